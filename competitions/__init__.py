@@ -1,0 +1,12 @@
+"""Competition adapters. Importing this package registers every adapter in it.
+
+Example:
+    >>> import competitions
+    >>> competitions.get("pcam").slug
+    'histopathologic-cancer-detection'
+"""
+from kit.adapter import get_adapter as get, list_adapters
+
+from competitions import pcam  # noqa: F401  (registers on import)
+
+__all__ = ["get", "list_adapters"]
