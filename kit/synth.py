@@ -41,8 +41,13 @@ def write_kaggle_layout(
     n_test: int,
     seed: int,
     positive_rate: float = 0.4,
+    label_noise: float = 0.03,
 ) -> None:
-    """Write train/test images drawn by ``draw(rng, labels) -> uint8 (N,H,W,3)`` plus the two CSVs."""
+    """Write train/test images drawn by ``draw(rng, labels) -> uint8 (N,H,W,3)`` plus the two CSVs.
+
+    ``label_noise`` of the written labels are flipped after drawing, as in real annotations, so no model can
+    reach a perfect score.
+    """
     if n_train < 2 or n_test < 1:
         raise KitError(f"expected --train >= 2 and --test >= 1, got --train {n_train} --test {n_test}.")
     raw = Path(raw)
@@ -50,6 +55,8 @@ def write_kaggle_layout(
     ids = hex_ids(rng, n_train + n_test)
     labels = (rng.random(n_train + n_test) < positive_rate).astype(np.int64)
     labels[:2] = (0, 1)  # both classes present, so AUC is defined even for tiny sets
+    noisy = np.where(rng.random(len(labels)) < label_noise, 1 - labels, labels)
+    noisy[:2] = (0, 1)
     for split, lo, hi in (("train", 0, n_train), ("test", n_train, n_train + n_test)):
         folder = raw / (adapter.train_dir if split == "train" else adapter.test_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -57,9 +64,9 @@ def write_kaggle_layout(
             stop = min(start + _BLOCK, hi)
             for image_id, image in zip(ids[start:stop], draw(rng, labels[start:stop])):
                 (folder / f"{image_id}{adapter.image_suffix}").write_bytes(tiff.encode_rgb(image))
-    _write_csv(raw / adapter.labels_csv, adapter, ids[:n_train], labels[:n_train])
+    _write_csv(raw / adapter.labels_csv, adapter, ids[:n_train], noisy[:n_train])
     _write_csv(raw / adapter.sample_submission_csv, adapter, ids[n_train:], np.zeros(n_test, np.int64))
-    _write_csv(raw / SYNTH_TEST_LABELS, adapter, ids[n_train:], labels[n_train:])
+    _write_csv(raw / SYNTH_TEST_LABELS, adapter, ids[n_train:], noisy[n_train:])
 
 
 def _write_csv(path: Path, adapter: Adapter, ids: list[str], labels: np.ndarray) -> None:
