@@ -71,5 +71,13 @@ PCAM = register_adapter(
         image_shape=(96, 96, 3),
         metric="roc_auc",
         synthesize=_synthesize,
+        # Tissue has no orientation: all 8 dihedral views are equally valid. Mild colour jitter stands in for
+        # the stain variation between labs; strong jitter hurts on H&E.
+        train_augment=(
+            {"name": "D4", "p": 1.0},
+            {"name": "HueSaturationValue", "hue_shift_limit": 8, "sat_shift_limit": 12, "val_shift_limit": 8,
+             "p": 0.5},
+            {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.5},
+        ),
     )
 )

@@ -38,6 +38,7 @@ class Adapter:
         image_shape: (H, W, C) every stored image has.
         metric: name of the score (``roc_auc`` on probabilities).
         synthesize: ``f(raw_dir, n_train, n_test, seed)`` writing a Kaggle-layout synthetic dataset.
+        train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
     """
 
     name: str
@@ -53,6 +54,7 @@ class Adapter:
     image_shape: tuple[int, int, int]
     metric: str
     synthesize: Callable[[Path, int, int, int], None]
+    train_augment: tuple[dict, ...] = ()
 
     def image_path(self, raw: Path, split: str, image_id: str) -> Path:
         folder = self.train_dir if split == "train" else self.test_dir
