@@ -6,18 +6,25 @@ KIT     = $(BIN)/kit
 
 # Real Kaggle files in data/pcam/raw (kit download pcam) are used when present; otherwise the embedded
 # default, a synthetic PCam set, so the pipeline runs on a fresh machine with no data and no credentials.
+# With real data the submission is uploaded once when Kaggle credentials exist (PCAM_SUBMIT_FLAGS=--submit).
+# PCAM_TRAIN_FLAGS adds `kit train` options (e.g. --max-minutes 600 --set model.backbone=densenet169).
 ifneq ($(wildcard data/pcam/raw/train_labels.csv),)
 PCAM_RAW   ?= data/pcam/raw
 PCAM_STORE ?= data/pcam/pcam.h5
+PCAM_RUN   ?= runs/pcam/default
+PCAM_TRAIN_FLAGS ?=
+PCAM_SUBMIT_FLAGS ?= --submit
 else
 PCAM_RAW   ?= data/pcam-synth/raw
 PCAM_STORE ?= data/pcam-synth/pcam.h5
-PCAM_SYNTH  = 1
+PCAM_RUN   ?= runs/pcam/synth-default
+PCAM_TRAIN_FLAGS ?= --max-minutes 3
+PCAM_SUBMIT_FLAGS ?=
 endif
 SYNTH_TRAIN ?= 2000
 SYNTH_TEST  ?= 500
 
-.PHONY: install test pcam-data pcam-submit clean
+.PHONY: install test pcam-download pcam-data pcam-train pcam-predict pcam-submit clean
 
 $(BIN)/kit: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,11 +40,22 @@ test: $(BIN)/kit
 $(PCAM_RAW)/train_labels.csv: | $(BIN)/kit
 	$(KIT) synth pcam $(PCAM_RAW) --train $(SYNTH_TRAIN) --test $(SYNTH_TEST) --seed 0
 
+pcam-download: $(BIN)/kit
+	$(KIT) download pcam
+
 pcam-data: $(BIN)/kit $(PCAM_RAW)/train_labels.csv
 	$(KIT) ingest pcam --raw $(PCAM_RAW) --store $(PCAM_STORE)
 
-pcam-submit: pcam-data
-	@echo "pcam-submit: the pipeline currently ends at the store ($(PCAM_STORE)); training and submission land with later issues."
+# Each step skips what is already done: a finished store, finished folds, predictions made with the same TTA,
+# and a submission identical to one already written.
+pcam-train: pcam-data
+	$(KIT) train pcam --store $(PCAM_STORE) --run-dir $(PCAM_RUN) $(PCAM_TRAIN_FLAGS)
+
+pcam-predict: pcam-train
+	$(KIT) predict $(PCAM_RUN) --oof
+
+pcam-submit: pcam-predict
+	$(KIT) ensemble $(PCAM_RUN) $(PCAM_SUBMIT_FLAGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -3,6 +3,8 @@
 Example:
     $ kit bench ingest --raw data/pcam/raw
     {"bench": "ingest", "images": 277483, "kit_images_per_s": ..., "pillow_images_per_s": ..., "ratio": ...}
+    $ kit bench loader --store data/pcam/pcam.h5
+    $ kit bench tta --store data/pcam/pcam.h5
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from kit.adapter import get_adapter
 from kit.ingest import ingest
 from kit.plan import plan_split
 
-__all__ = ["bench_ingest"]
+__all__ = ["bench_ingest", "bench_loader", "bench_tta"]
 
 
 def _pillow_loop(paths: list[str]) -> float:
@@ -48,3 +50,76 @@ def bench_ingest(raw, competition: str = "pcam", workers: int | None = None, rep
     return {"bench": "ingest", "images": len(paths), "workers": workers or os.cpu_count(),
             "kit_images_per_s": round(best), "pillow_images_per_s": round(pillow), "ratio": round(best / pillow, 2),
             "store_mib": round(size / 2**20, 1), "peak_rss_mib": round(rss_mib), "best_of": repeat}
+
+
+def _images_per_s(dataset, batches, threads: int) -> float:
+    """Serve ``batches`` of ``dataset`` the way PyDataset thread workers do; return images/s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        served = sum(len(b[0]) for b in pool.map(dataset.__getitem__, batches))
+    return served / (time.perf_counter() - started)
+
+
+def bench_loader(store, competition: str = "pcam", batch_size: int = 128, threads: int | None = None,
+                 naive_images: int = 2000) -> dict:
+    """Training-loader images/s with and without the competition's augmentation, against a naive loader (one
+    random HDF5 row read and one albumentations call per image) measured in the same run."""
+    import h5py
+
+    from kit.augment import BatchAugmenter, build_augmentation
+    from kit.config import resolve_config
+    from kit.data import StoreDataset
+
+    threads = threads or os.cpu_count() or 1
+    compose = build_augmentation(resolve_config(competition)["augment"]["train"])
+    with h5py.File(store, "r") as h5:
+        n = len(h5["train/labels"])
+    rows = np.arange(n)
+    plain = StoreDataset(store, "train", rows, batch_size, shuffle=True)
+    augmented = StoreDataset(store, "train", rows, batch_size, shuffle=True, augment=BatchAugmenter(compose))
+    batches = list(range(len(plain)))
+    _images_per_s(plain, batches[:8], threads)  # warm the page cache and the code paths
+    plain_rate = max(_images_per_s(plain, batches, threads) for _ in range(2))
+    augmented_rate = _images_per_s(augmented, batches, threads)
+    rng = np.random.default_rng(0)
+    picks = rng.choice(n, min(naive_images, n), replace=False)
+    with h5py.File(store, "r") as h5:
+        images = h5["train/images"]
+        started = time.perf_counter()
+        for row in picks:
+            compose(image=images[row])["image"]
+        naive = len(picks) / (time.perf_counter() - started)
+    return {"bench": "loader", "images": n, "batch_size": batch_size, "threads": threads,
+            "plain_images_per_s": round(plain_rate), "augmented_images_per_s": round(augmented_rate),
+            "naive_images_per_s": round(naive), "augmented_vs_naive": round(augmented_rate / naive, 2)}
+
+
+def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_size: int = 64) -> dict:
+    """D4 TTA cost against 8 plain forward passes over the same images (same model, same forward batch size)."""
+    import h5py
+    import keras
+
+    from kit.augment import D4_VIEWS
+    from kit.models import create_model
+    from kit.predict import predict_rows
+
+    with h5py.File(store, "r") as h5:
+        n = min(images, len(h5["test/ids"]))
+        shape = h5["test/images"].shape[1:]
+    model = create_model(backbone, input_shape=shape)
+    rows = np.arange(n)
+    predict_rows(model, store, "test", rows, D4_VIEWS, batch_size)  # trace both batch shapes once
+    predict_rows(model, store, "test", rows, (0,), 8 * batch_size)
+    started = time.perf_counter()
+    for _ in range(8):  # eight plain passes, each forward batch as large as a TTA batch
+        predict_rows(model, store, "test", rows, (0,), 8 * batch_size)
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    predict_rows(model, store, "test", rows, D4_VIEWS, batch_size)
+    tta = time.perf_counter() - started
+    keras.backend.clear_session()
+    return {"bench": "tta", "backbone": backbone, "images": n, "views": 8, "tta_s": round(tta, 3),
+            "eight_plain_passes_s": round(plain, 3), "tta_images_per_s": round(n / tta),
+            "overhead_pct": round(100 * (tta / plain - 1), 1)}

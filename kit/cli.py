@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from kit.errors import KitError
+from kit.kaggle_cli import add_kaggle_verbs
 
 __all__ = ["main", "build_parser"]
 
@@ -33,11 +33,68 @@ def _cmd_ingest(args) -> None:
     print(summary.report())
 
 
+def _cmd_train(args) -> None:
+    from kit.train import train
+
+    result = train(args.competition, store=args.store, config_file=args.config, overrides=args.set,
+                   folds=args.folds, max_minutes=args.max_minutes, run_dir=args.run_dir, workers=args.workers)
+    if not result.complete:
+        print(f"folds still to train: {result.missing_folds} (rerun the same command to continue)")
+
+
+def _cmd_predict(args) -> None:
+    from kit.predict import predict_run
+
+    result = predict_run(args.run_dir, tta=args.tta, oof=args.oof, store=args.store, force=args.force)
+    line = f"predicted {len(result.test_pred)} test images with folds {result.folds} (TTA {result.tta})"
+    if result.oof_auc_tta is not None:
+        line += f"; OOF AUC {result.oof_auc:.4f} plain, {result.oof_auc_tta:.4f} with TTA"
+    print(line + f" -> {result.run_dir / 'test_pred.csv'}")
+
+
+def _cmd_ensemble(args) -> None:
+    from kit.blend import blend_and_submit
+
+    csv = blend_and_submit(args.run_dirs, method=args.method, out_dir=args.out_dir, name=args.name)
+    if args.submit:
+        _upload_once(args.run_dirs[0], csv, args.message)
+
+
+def _upload_once(run_dir, csv, message) -> None:
+    """Upload ``csv`` unless it was already submitted; without credentials, say so and keep the CSV."""
+    from kit.kaggle_api import KaggleApiError, find_credentials
+    from kit.kaggle_cli import submit_csv
+    from kit.ledger import Ledger
+    from kit.run import load_run_config
+    from kit.submission import sha256_file
+
+    competition = load_run_config(run_dir)["competition"]
+    try:
+        find_credentials()
+    except KaggleApiError as e:
+        print(f"not uploaded: {e}\nThe CSV is ready: `kit submit {competition} {csv}` uploads it later.")
+        return
+    rows = Ledger().rows(competition)
+    if ((rows["sha256"] == sha256_file(csv)) & rows["status"].isin(["pending", "complete"])).any():
+        print(f"not uploaded again: {csv.name} is already submitted (`kit leaderboard {competition}` shows it)")
+        return
+    submit_csv(competition, csv, message)
+
+
 def _cmd_bench(args) -> None:
     from kit import bench
 
     if args.what == "ingest":
+        if not args.raw:
+            raise KitError("expected --raw DIR for `kit bench ingest`. Fix: pass a Kaggle-layout folder.")
         figures = bench.bench_ingest(args.raw, args.competition, args.workers, args.repeat)
+    else:
+        if not args.store:
+            raise KitError(f"expected --store FILE for `kit bench {args.what}`. Fix: pass a store made by kit ingest.")
+        if args.what == "loader":
+            figures = bench.bench_loader(args.store, args.competition, threads=args.workers)
+        else:
+            figures = bench.bench_tta(args.store, backbone=args.backbone)
     print(json.dumps(figures))
 
 
@@ -46,7 +103,17 @@ _EPILOG = {
     "ingest": "examples:\n  kit ingest pcam                      # data/pcam/raw -> data/pcam/pcam.h5\n"
               "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n\n"
               "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
-    "bench": "example:\n  kit synth pcam /tmp/pcam24k --train 20000 --test 4000 && kit bench ingest --raw /tmp/pcam24k",
+    "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 5 folds\n"
+             "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
+             "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
+             "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
+    "predict": "examples:\n  kit predict runs/pcam/20261124-101500_compact_cnn\n"
+               "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof",
+    "ensemble": "examples:\n  kit ensemble runs/pcam/A                         # one run: its fold average\n"
+                "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
+                "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
+    "bench": "examples:\n  kit synth pcam /tmp/pcam24k --train 20000 --test 4000 && kit bench ingest --raw /tmp/pcam24k\n"
+             "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
 }
 
 
@@ -54,9 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kit", description="Batch toolkit for Kaggle image classification.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name, help_text):
-        return verbs.add_parser(name, help=help_text, description=help_text, epilog=_EPILOG[name],
+    def make_parser(name, help_text, epilog):
+        return verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def verb(name, help_text):
+        return make_parser(name, help_text, _EPILOG[name])
 
     p = verb("synth", "write a synthetic dataset in the competition's exact Kaggle layout")
     p.add_argument("competition")
@@ -74,13 +144,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if a finished store exists")
     p.set_defaults(run=_cmd_ingest)
 
+    p = verb("train", "train K cross-validated folds from the store into a run folder")
+    p.add_argument("competition")
+    p.add_argument("--store", help="HDF5 store (default data/<competition>/<competition>.h5)")
+    p.add_argument("--config", help="TOML file overriding the default recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--folds", help="comma-separated folds to train (default all)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget shared by the folds")
+    p.add_argument("--run-dir", help="run folder (default: the matching unfinished run, else a new one)")
+    p.add_argument("--workers", type=int, default=0, help="loader threads (default 0: in the training thread)")
+    p.set_defaults(run=_cmd_train)
+
+    p = verb("predict", "predict the test split with every fold model of a run (D4 TTA by default)")
+    p.add_argument("run_dir")
+    p.add_argument("--tta", choices=["d4", "none"], help="test-time augmentation (default: the run's config)")
+    p.add_argument("--oof", action="store_true", help="also re-score the out-of-fold rows with the same TTA")
+    p.add_argument("--store", help="store to predict from (default: the one the run trained on)")
+    p.add_argument("--force", action="store_true", help="predict again even if done with this TTA")
+    p.set_defaults(run=_cmd_predict)
+
+    p = verb("ensemble", "blend runs (fold averages) by OOF score and write a submission CSV")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--method", choices=["mean", "rank", "hill"], default="mean")
+    p.add_argument("--name", help="submission name (default: the run names)")
+    p.add_argument("--out-dir", help="submissions folder (default submissions/); the CSV goes to "
+                   "OUT_DIR/<competition>/<time>_<name>.csv")
+    p.add_argument("--submit", action="store_true",
+                   help="then upload it to Kaggle once (kit submit), when credentials exist")
+    p.add_argument("-m", "--message", help="submission description for --submit (CV score and runs are appended)")
+    p.set_defaults(run=_cmd_ensemble)
+
     p = verb("bench", "measure a pipeline step against a naive baseline; prints one JSON line")
-    p.add_argument("what", choices=["ingest"])
-    p.add_argument("--raw", required=True, help="Kaggle-layout folder to ingest")
+    p.add_argument("what", choices=["ingest", "loader", "tta"])
+    p.add_argument("--raw", help="Kaggle-layout folder to ingest (ingest)")
+    p.add_argument("--store", help="HDF5 store (loader, tta)")
     p.add_argument("--competition", default="pcam")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--backbone", default="compact_cnn", help="network timed by `bench tta`")
+    p.add_argument("--workers", type=int, default=None, help="decode processes / loader threads")
     p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
     p.set_defaults(run=_cmd_bench)
+
+    add_kaggle_verbs(verbs, make_parser)
     return parser
 
 
