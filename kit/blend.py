@@ -51,11 +51,13 @@ def blend_and_submit(run_dirs, method: str = "mean", out_dir=None, name: str | N
         "tta": sorted({m.get("test_tta", "none") for m in metrics}),
         "blend_dir": str(blend_dir),
     }
+    out_dir = Path(out_dir or paths.submissions_dir())
+    earlier = set((out_dir / competition).glob("*.csv"))
     csv = write_submission(competition, result.test["id"].tolist(), result.test["pred"].to_numpy(), name,
                            expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
                            label_column=adapter.label_column, sidecar=sidecar,
-                           out_dir=out_dir or paths.submissions_dir(), reuse_identical=True)
-    written = json.loads(csv.with_suffix(".json").read_text()).get("blend_dir") == str(blend_dir)
+                           out_dir=out_dir, reuse_identical=True)
+    written = csv not in earlier
     if written:
         write_ensemble(result, blend_dir)
     if verbose:

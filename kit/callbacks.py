@@ -36,12 +36,12 @@ def binary_log_loss(target: np.ndarray, pred: np.ndarray) -> float:
 
 class ValidationAUC(keras.callbacks.Callback):
     """Scores the validation rows with ROC AUC every ``every`` epochs (and at the last one), keeps the best
-    weights and their predictions, and stops after ``patience`` epochs without improvement.
+    weights and their predictions, and stops after ``patience`` epochs without improvement (0: never).
 
     Adds ``val_auc`` and ``val_loss`` to the epoch logs (NaN on epochs it skips), so later callbacks see them.
     """
 
-    def __init__(self, valid, target, fold_dir, state, every=1, patience=8, last_epoch=None):
+    def __init__(self, valid, target, fold_dir, state, every=1, patience=0, last_epoch=None):
         super().__init__()
         self.valid, self.target, self.fold_dir = valid, np.asarray(target, np.float32), Path(fold_dir)
         self.state, self.every, self.patience, self.last_epoch = state, max(1, every), patience, last_epoch
@@ -65,7 +65,7 @@ class ValidationAUC(keras.callbacks.Callback):
             self.state.update(best_auc=auc, best_epoch=epoch + 1)
             self.model.save_weights(self.fold_dir / "best.weights.h5")
             np.save(self.fold_dir / "valid_pred.npy", pred)
-        elif epoch + 1 - self.state["best_epoch"] >= self.patience:
+        elif self.patience and epoch + 1 - self.state["best_epoch"] >= self.patience:
             self.model.stop_training = True
             self.state["stopped"] = f"early stopping (no better val AUC for {self.patience} epochs)"
 
