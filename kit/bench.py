@@ -52,23 +52,26 @@ def bench_ingest(raw, competition: str = "pcam", workers: int | None = None, rep
             "store_mib": round(size / 2**20, 1), "peak_rss_mib": round(rss_mib), "best_of": repeat}
 
 
-def _images_per_s(dataset, batches, threads: int) -> float:
-    """Serve ``batches`` of ``dataset`` the way PyDataset thread workers do; return images/s."""
+def _images_per_s(dataset, threads: int, seconds: float = 3.0) -> float:
+    """Serve epochs of ``dataset`` the way PyDataset thread workers do, for at least ``seconds``; images/s."""
     from concurrent.futures import ThreadPoolExecutor
 
-    started = time.perf_counter()
+    served, started = 0, time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        served = sum(len(b[0]) for b in pool.map(dataset.__getitem__, batches))
+        while served == 0 or time.perf_counter() - started < seconds:
+            served += sum(len(b[0]) for b in pool.map(dataset.__getitem__, range(len(dataset))))
+            dataset.on_epoch_end()
     return served / (time.perf_counter() - started)
 
 
 def bench_loader(store, competition: str = "pcam", batch_size: int = 128, threads: int | None = None,
-                 naive_images: int = 2000) -> dict:
+                 naive_images: int = 2000, seconds: float = 3.0) -> dict:
     """Training-loader images/s with and without the competition's augmentation, against a naive loader (one
-    random HDF5 row read and one albumentations call per image) measured in the same run."""
+    random HDF5 row read and one albumentations call per image) measured in the same run; also the augmentation
+    alone, batched and per image."""
     import h5py
 
-    from kit.augment import BatchAugmenter, build_augmentation
+    from kit.augment import BatchAugmenter, augmentation_throughput, build_augmentation
     from kit.config import resolve_config
     from kit.data import StoreDataset
 
@@ -79,10 +82,9 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
     rows = np.arange(n)
     plain = StoreDataset(store, "train", rows, batch_size, shuffle=True)
     augmented = StoreDataset(store, "train", rows, batch_size, shuffle=True, augment=BatchAugmenter(compose))
-    batches = list(range(len(plain)))
-    _images_per_s(plain, batches[:8], threads)  # warm the page cache and the code paths
-    plain_rate = max(_images_per_s(plain, batches, threads) for _ in range(2))
-    augmented_rate = _images_per_s(augmented, batches, threads)
+    _images_per_s(plain, threads, seconds=0)  # warm the page cache
+    plain_rate = _images_per_s(plain, threads, seconds)
+    augmented_rate = _images_per_s(augmented, threads, seconds)
     rng = np.random.default_rng(0)
     picks = rng.choice(n, min(naive_images, n), replace=False)
     with h5py.File(store, "r") as h5:
@@ -91,9 +93,13 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
         for row in picks:
             compose(image=images[row])["image"]
         naive = len(picks) / (time.perf_counter() - started)
+        sample = images[:1024]
+    kernels = augmentation_throughput(sample, compose, seconds=seconds, batch_size=batch_size, threads=threads)
     return {"bench": "loader", "images": n, "batch_size": batch_size, "threads": threads,
             "plain_images_per_s": round(plain_rate), "augmented_images_per_s": round(augmented_rate),
-            "naive_images_per_s": round(naive), "augmented_vs_naive": round(augmented_rate / naive, 2)}
+            "naive_images_per_s": round(naive), "augmented_vs_naive": round(augmented_rate / naive, 2),
+            "augment_only_batched_images_per_s": kernels["batch_images_per_s"],
+            "augment_only_per_image_albumentations_images_per_s": kernels["per_image_images_per_s"]}
 
 
 def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_size: int = 64) -> dict:

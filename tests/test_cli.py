@@ -8,14 +8,16 @@ from kit.adapter import get_adapter, list_adapters
 from kit.cli import main
 from kit.errors import KitError
 
+VERBS = ["synth", "ingest", "train", "predict", "ensemble", "bench", "download", "submit", "leaderboard"]
+
 
 def test_python_m_kit_help_lists_the_verbs():
     out = subprocess.run([sys.executable, "-m", "kit", "--help"], capture_output=True, text=True, check=True).stdout
-    for verb in ("synth", "ingest", "bench"):
+    for verb in VERBS:
         assert verb in out
 
 
-@pytest.mark.parametrize("verb", ["synth", "ingest", "bench"])
+@pytest.mark.parametrize("verb", VERBS)
 def test_every_verb_has_help_with_an_example(verb, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([verb, "--help"])
@@ -58,3 +60,13 @@ def test_every_adapter_synthesizes_and_ingests(name, tmp_path):
     raw = synthesize(name, tmp_path / "raw", n_train=12, n_test=4, seed=0)
     summary = ingest(name, raw, tmp_path / "s.h5", workers=1, progress=False)
     assert (summary.n_train, summary.n_test, summary.quarantine) == (12, 4, [])
+
+
+def test_bench_loader_and_tta_report_their_figures(synth_store):
+    from kit.bench import bench_loader, bench_tta
+
+    loader = bench_loader(synth_store, batch_size=16, threads=2, naive_images=50, seconds=0.05)
+    assert loader["images"] == 96 and all(loader[k] > 0 for k in (
+        "plain_images_per_s", "augmented_images_per_s", "naive_images_per_s", "augment_only_batched_images_per_s"))
+    tta = bench_tta(synth_store, backbone="tiny_cnn", images=16, batch_size=8)
+    assert tta["images"] == 16 and tta["views"] == 8 and tta["tta_s"] > 0 and "overhead_pct" in tta
