@@ -29,7 +29,8 @@ DEFAULTS: dict = {
     "seed": 0,
     # 3 folds: under a time budget each fold model gets a third of it rather than a fifth (5: --set folds.k=5)
     "folds": {"k": 3, "seed": 0},
-    "data": {"batch_size": 128, "in_memory": "auto", "window_chunks": 8},
+    # batch 64: on 3,200 real images it beat 128 under the same 20-minute budget (OOF 0.9577 vs 0.9552 with TTA)
+    "data": {"batch_size": 64, "in_memory": "auto", "window_chunks": 8},
     "model": {"backbone": "compact_cnn", "weights": "", "dropout": 0.3, "crop": 0, "resize": 0},
     "train": {
         "epochs": 80,  # an upper bound: under --max-minutes the time share usually ends a fold first
