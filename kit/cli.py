@@ -64,9 +64,7 @@ def _upload_once(run_dir, csv, message) -> None:
     """Upload ``csv`` unless it was already submitted; without credentials, say so and keep the CSV."""
     from kit.kaggle_api import KaggleApiError, find_credentials
     from kit.kaggle_cli import submit_csv
-    from kit.ledger import Ledger
     from kit.run import load_run_config
-    from kit.submission import sha256_file
 
     competition = load_run_config(run_dir)["competition"]
     try:
@@ -74,11 +72,7 @@ def _upload_once(run_dir, csv, message) -> None:
     except KaggleApiError as e:
         print(f"not uploaded: {e}\nThe CSV is ready: `kit submit {competition} {csv}` uploads it later.")
         return
-    rows = Ledger().rows(competition)
-    if ((rows["sha256"] == sha256_file(csv)) & rows["status"].isin(["pending", "complete"])).any():
-        print(f"not uploaded again: {csv.name} is already submitted (`kit leaderboard {competition}` shows it)")
-        return
-    submit_csv(competition, csv, message)
+    submit_csv(competition, csv, message, skip_if_submitted=True)
 
 
 def _cmd_bench(args) -> None:

@@ -181,8 +181,10 @@ def _expected_ids(adapter, raw, store) -> list[str]:
 
 
 def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = False, plain_message: bool = False,
-               raw=None, store=None, ledger=None, kaggle=None) -> dict:
+               raw=None, store=None, ledger=None, kaggle=None, skip_if_submitted: bool = False) -> dict:
     """Validate ``csv`` (before any network call), upload it unless ``dry_run``, and record the outcome in the ledger.
+
+    With ``skip_if_submitted``, a file whose exact bytes were already submitted is not uploaded again.
 
     Returns ``{"row", "status", "ref", "message"}``. The CSV is never changed; every outcome (invalid, dry_run,
     failed, pending) gets a ledger row, and failures re-raise after it is written.
@@ -210,6 +212,9 @@ def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = Fa
                                                          "with `kit ensemble`.") from e
     earlier = ledger.rows(name)
     earlier = earlier[(earlier["sha256"] == row["sha256"]) & earlier["status"].isin(["pending", "complete"])]
+    if len(earlier) and skip_if_submitted:
+        print(f"not uploaded again: {csv.name} is already submitted (`kit leaderboard {name}` shows it)")
+        return {"row": None, "status": "already_submitted", "ref": earlier["kaggle_ref"].iloc[0], "message": text}
     if len(earlier):
         ref = earlier["kaggle_ref"].iloc[0]
         warnings.append(f"this exact file was already submitted (Kaggle ref {'?' if pd.isna(ref) else int(ref)}, "

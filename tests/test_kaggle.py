@@ -13,7 +13,7 @@ from kaggle_server import SLUG, TEAM, USERNAME, kaggle_env  # noqa: F401  (kaggl
 
 from kit.errors import KitError
 from kit.kaggle_api import Kaggle, KaggleApiError, find_credentials
-from kit.kaggle_cli import add_kaggle_verbs, download_competition, submission_message
+from kit.kaggle_cli import add_kaggle_verbs, download_competition, submission_message, submit_csv
 from kit.ledger import Ledger
 
 
@@ -161,6 +161,8 @@ def test_submit_uploads_and_records(kaggle_env, raw, capsys):
     assert str(sub["ref"]) in capsys.readouterr().out
     assert run_cli(["submit", "pcam", str(csv), "--dry-run"]) == 0
     assert f"already submitted (Kaggle ref {sub['ref']}," in capsys.readouterr().err
+    result = submit_csv("pcam", csv, "again", skip_if_submitted=True)  # make pcam-submit rerun: no second upload
+    assert result["status"] == "already_submitted" and len(kaggle_env.server.submissions[SLUG]) == 1
 
 
 def test_invalid_csv_is_refused_before_any_network_call(kaggle_env, raw):
