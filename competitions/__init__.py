@@ -7,6 +7,6 @@ Example:
 """
 from kit.adapter import get_adapter as get, list_adapters
 
-from competitions import pcam  # noqa: F401  (registers on import)
+from competitions import chest_xray, head_ct, isic, pcam  # noqa: F401  (register on import)
 
 __all__ = ["get", "list_adapters"]

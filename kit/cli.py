@@ -29,7 +29,7 @@ def _cmd_ingest(args) -> None:
 
     raw = args.raw or paths.default_raw(args.competition)
     store = args.store or paths.default_store(args.competition)
-    summary = ingest(args.competition, raw, store, workers=args.workers, force=args.force)
+    summary = ingest(args.competition, raw, store, workers=args.workers, force=args.force, size=args.size)
     print(summary.report())
 
 
@@ -81,7 +81,7 @@ def _cmd_bench(args) -> None:
     if args.what == "ingest":
         if not args.raw:
             raise KitError("expected --raw DIR for `kit bench ingest`. Fix: pass a Kaggle-layout folder.")
-        figures = bench.bench_ingest(args.raw, args.competition, args.workers, args.repeat)
+        figures = bench.bench_ingest(args.raw, args.competition, args.workers, args.repeat, args.size)
     else:
         if not args.store:
             raise KitError(f"expected --store FILE for `kit bench {args.what}`. Fix: pass a store made by kit ingest.")
@@ -95,7 +95,8 @@ def _cmd_bench(args) -> None:
 _EPILOG = {
     "synth": "example:\n  kit synth pcam data/pcam-synth/raw --train 2000 --test 500 --seed 0",
     "ingest": "examples:\n  kit ingest pcam                      # data/pcam/raw -> data/pcam/pcam.h5\n"
-              "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n\n"
+              "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n"
+              "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
               "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
     "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 5 folds\n"
              "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     def verb(name, help_text):
         return make_parser(name, help_text, _EPILOG[name])
 
-    p = verb("synth", "write a synthetic dataset in the competition's exact Kaggle layout")
+    p = verb("synth", "write a synthetic dataset in the competition's exact Kaggle layout (any adapter)")
     p.add_argument("competition")
     p.add_argument("dir")
     p.add_argument("--train", type=int, default=2000, help="train images (default 2000)")
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="HDF5 file to write (default data/<competition>/<competition>.h5)")
     p.add_argument("--workers", type=int, default=None, help="decode processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild even if a finished store exists")
+    p.add_argument("--size", type=int, help="stored image side for adapters that resize (isic, chest-xray, "
+                   "head-ct); default: the adapter's")
     p.set_defaults(run=_cmd_ingest)
 
     p = verb("train", "train K cross-validated folds from the store into a run folder")
@@ -177,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="compact_cnn", help="network timed by `bench tta`")
     p.add_argument("--workers", type=int, default=None, help="decode processes / loader threads")
     p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
+    p.add_argument("--size", type=int, help="stored image side (ingest, resizing adapters)")
     p.set_defaults(run=_cmd_bench)
 
     add_kaggle_verbs(verbs, make_parser)

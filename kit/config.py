@@ -120,8 +120,8 @@ def _coerce(default, value, where: str, source: str):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif isinstance(default, (int, str)):
-        # "auto"-style switches also take booleans (data.in_memory = true)
-        ok = isinstance(value, type(default)) or (isinstance(default, str) and isinstance(value, bool))
+        # "auto"-style switches also take booleans (data.in_memory = true) or numbers (train.class_weight = 5)
+        ok = isinstance(value, type(default)) or (isinstance(default, str) and isinstance(value, (bool, int, float)))
     else:
         ok = True
     if not ok:

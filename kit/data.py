@@ -2,7 +2,7 @@
 
 HDF5 reads whole chunks fast (~860,000 img/s) and single rows slowly (~680 img/s), so a shuffled epoch is
 built from chunks: the chunk order is shuffled, chunks are grouped into windows of ``window_chunks``, and the
-rows of each window are shuffled together (a shuffle buffer of ``window_chunks * 256`` images). A batch then
+rows of each window are shuffled together (a shuffle buffer of ``window_chunks`` chunks: 2,048 PCam images). A batch then
 touches only the chunks of its window, which an LRU cache keeps. With ``in_memory=True`` the rows are loaded once
 and every epoch is a full random permutation. The order of an epoch and the augmentation of each batch depend
 only on (seed, epoch, batch index), so workers (threads or processes) do not change what the model sees.
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from kit.errors import KitError
-from kit.store import CHUNK
+from kit.store import chunk_rows
 
 __all__ = ["StoreDataset", "fits_in_memory"]
 
@@ -39,6 +39,7 @@ class StoreDataset(keras.utils.PyDataset):
         rows: store row indices to serve (any order; served sorted unless shuffled).
         batch_size: images per batch; a shuffled dataset drops the last partial batch.
         labels: yield labels too.
+        class_weight: ``{label: weight}``; when given, batches are (images, labels, per-image weights).
         shuffle: chunk-window shuffle (or full shuffle in memory), new order every epoch.
         augment: ``f(images, rng) -> images`` applied to each batch (e.g. a ``kit.augment.BatchAugmenter``).
         seed, epoch: the epoch order and augmentation come from these; ``epoch`` resumes an interrupted fold.
@@ -48,7 +49,7 @@ class StoreDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, store, split, rows, batch_size, *, labels=True, shuffle=False, augment=None, seed=0,
-                 epoch=0, in_memory=False, window_chunks=8, **kwargs):
+                 epoch=0, in_memory=False, window_chunks=8, class_weight=None, **kwargs):
         super().__init__(**kwargs)
         self.store, self.split = str(store), split
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -58,7 +59,16 @@ class StoreDataset(keras.utils.PyDataset):
             raise KitError(f"expected data.batch_size >= 1, got {batch_size}.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
+        self.class_weight = class_weight
         self.in_memory, self.window_chunks = in_memory, max(1, int(window_chunks))
+        with h5py.File(self.store, "r") as h5:
+            images = h5[f"{split}/images"]
+            shape, chunks = images.shape, images.chunks
+        if self.rows[0] < 0 or self.rows[-1] >= shape[0]:
+            raise KitError(f"expected {split} rows in 0..{shape[0] - 1} of {self.store}, got {self.rows[0]}.."
+                           f"{self.rows[-1]}. Fix: the folds belong to another store; start a new run.")
+        # whole-chunk reads are the fast ones: serve by the store's own chunks
+        self.chunk = chunks[0] if chunks else chunk_rows(shape[1:])
         self._order = self._epoch_order()
         self._reset_handles()
 
@@ -101,7 +111,11 @@ class StoreDataset(keras.utils.PyDataset):
             images = self.augment(images, np.random.default_rng([self.seed, self.epoch, index]))
         if not self.with_labels:
             return images
-        return images, self._all_labels()[rows].astype(np.float32)
+        labels = self._all_labels()[rows]
+        if self.class_weight is None:
+            return images, labels.astype(np.float32)
+        weights = np.array([self.class_weight[int(v)] for v in labels], np.float32)
+        return images, labels.astype(np.float32), weights
 
     def batch_rows(self, index: int) -> np.ndarray:
         """Store rows of batch ``index`` in the current epoch (what ``self[index]`` serves)."""
@@ -113,7 +127,7 @@ class StoreDataset(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch])
         if self.in_memory:
             return rng.permutation(self.rows)
-        chunks, chunk_index = np.unique(self.rows // CHUNK, return_inverse=True)
+        chunks, chunk_index = np.unique(self.rows // self.chunk, return_inverse=True)
         window_of_chunk = rng.permutation(len(chunks)) // self.window_chunks
         # sort by window, randomly within a window: one O(n log n) pass however many windows there are
         return self.rows[np.lexsort((rng.random(len(self.rows)), window_of_chunk[chunk_index]))]
@@ -140,12 +154,12 @@ class StoreDataset(keras.utils.PyDataset):
                 block = self._file()[f"{self.split}/images"][rows[0]:rows[-1] + 1]
             return block[rows - rows[0]]
         out = None
-        for chunk in np.unique(rows // CHUNK):
+        for chunk in np.unique(rows // self.chunk):
             data = self._chunk(int(chunk))
-            mask = rows // CHUNK == chunk
+            mask = rows // self.chunk == chunk
             if out is None:
                 out = np.empty((len(rows),) + data.shape[1:], data.dtype)
-            out[mask] = data[rows[mask] - chunk * CHUNK]
+            out[mask] = data[rows[mask] - chunk * self.chunk]
         return out
 
     def _chunk(self, chunk: int) -> np.ndarray:
@@ -153,7 +167,7 @@ class StoreDataset(keras.utils.PyDataset):
             if chunk in self._chunks:
                 self._chunks.move_to_end(chunk)
                 return self._chunks[chunk]
-            data = self._file()[f"{self.split}/images"][chunk * CHUNK:(chunk + 1) * CHUNK]
+            data = self._file()[f"{self.split}/images"][chunk * self.chunk:(chunk + 1) * self.chunk]
             self._chunks[chunk] = data
             while len(self._chunks) > 2 * self.window_chunks:  # the current window plus the next one
                 self._chunks.popitem(last=False)
@@ -162,10 +176,10 @@ class StoreDataset(keras.utils.PyDataset):
     def _load_all(self) -> np.ndarray:
         images = self._file()[f"{self.split}/images"]
         out = np.empty((len(self.rows),) + images.shape[1:], images.dtype)
-        chunk_of = self.rows // CHUNK
+        chunk_of = self.rows // self.chunk
         for chunk in np.unique(chunk_of):  # whole-chunk reads, never per-row ones
             mask = chunk_of == chunk
-            out[mask] = images[chunk * CHUNK:(chunk + 1) * CHUNK][self.rows[mask] - chunk * CHUNK]
+            out[mask] = images[chunk * self.chunk:(chunk + 1) * self.chunk][self.rows[mask] - chunk * self.chunk]
         return out
 
 

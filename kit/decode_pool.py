@@ -5,7 +5,7 @@ Returning decoded arrays from a process pool pickles every pixel (measured: ~8,8
 so the parallel decode costs no pixel copies between processes.
 
 Example:
-    >>> with BlockDecoder((96, 96, 3), "tiff", block=512, workers=2) as pool:  # doctest: +SKIP
+    >>> with BlockDecoder(ImageSpec((96, 96, 3), "tiff"), block=512, workers=2) as pool:  # doctest: +SKIP
     ...     for images, failures in pool.map(list_of_path_lists):
     ...         ...  # images: (len(paths), 96, 96, 3) view, valid until the next item
 """
@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from kit.decode import BadImage, read_image
+from kit.decode import BadImage, ImageSpec, read_image
 
 __all__ = ["BlockDecoder"]
 
@@ -36,11 +36,11 @@ def _attach(name: str, shape: tuple[int, ...]) -> None:
     _worker_slots = np.ndarray(shape, np.uint8, buffer=_worker_memory.buf)
 
 
-def _decode_into(out: np.ndarray, paths: list[str], image_format: str | None) -> list[tuple[int, str]]:
+def _decode_into(out: np.ndarray, paths: list[str], spec: ImageSpec) -> list[tuple[int, str]]:
     failures = []
     for i, path in enumerate(paths):
         try:
-            out[i] = read_image(path, out.shape[1:], image_format)
+            out[i] = read_image(path, spec)
         except BadImage as e:
             failures.append((i, str(e)))
         except Exception as e:  # noqa: BLE001  a decoder crash on one file must not stop the ingest
@@ -57,17 +57,17 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
-def _decode_slot(slot: int, paths: list[str], image_format: str | None) -> list[tuple[int, str]]:
-    return _decode_into(_worker_slots[slot], paths, image_format)
+def _decode_slot(slot: int, paths: list[str], spec: ImageSpec) -> list[tuple[int, str]]:
+    return _decode_into(_worker_slots[slot], paths, spec)
 
 
 class BlockDecoder:
     """Decode path blocks in order, ``workers`` processes at a time (``workers <= 1``: in this process)."""
 
-    def __init__(self, shape: tuple[int, ...], image_format: str | None, block: int = 512, workers: int = 2):
+    def __init__(self, spec: ImageSpec, block: int = 512, workers: int = 2):
         if block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
-        self.shape, self.image_format, self.block, self.workers = tuple(shape), image_format, block, workers
+        self.spec, self.shape, self.block, self.workers = spec, tuple(spec.shape), block, workers
         self._memory = self._pool = self._slots = None
 
     def __enter__(self) -> "BlockDecoder":
@@ -97,7 +97,7 @@ class BlockDecoder:
         if self._pool is None:
             for paths in blocks:
                 out = self._slots[0, : len(paths)]
-                yield out, _decode_into(out, paths, self.image_format)
+                yield out, _decode_into(out, paths, self.spec)
             return
         free = collections.deque(range(len(self._slots)))
         pending = collections.deque()
@@ -108,7 +108,7 @@ class BlockDecoder:
                 if paths is None:
                     break
                 slot = free.popleft()
-                pending.append((slot, len(paths), self._pool.submit(_decode_slot, slot, paths, self.image_format)))
+                pending.append((slot, len(paths), self._pool.submit(_decode_slot, slot, paths, self.spec)))
             if not pending:
                 return
             slot, n, future = pending.popleft()

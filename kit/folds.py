@@ -40,6 +40,10 @@ def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     fold = np.full(len(labels), -1, np.int64)
     for f, (_, valid) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+        if len(np.unique(labels[valid])) < len(np.unique(labels)):
+            raise KitError(f"fold {f} would validate without every class (its {len(valid)} images hold labels "
+                           f"{sorted(np.unique(labels[valid]).tolist())}): the groups keep the rare class in too few "
+                           "groups to spread over folds.k folds. Fix: lower folds.k.")
         fold[valid] = f
     out = pd.DataFrame({"id": list(ids), "fold": fold})
     if groups is not None:

@@ -26,10 +26,11 @@ from tqdm.auto import tqdm
 
 import kit
 from kit.adapter import Adapter, get_adapter
+from kit.decode import ImageSpec
 from kit.decode_pool import BlockDecoder
 from kit.errors import KitError
 from kit.plan import Reject, SplitPlan, plan_split
-from kit.store import CHUNK, QUARANTINE_FIELDS, is_complete, read_quarantine
+from kit.store import QUARANTINE_FIELDS, chunk_rows, is_complete, read_quarantine
 
 __all__ = ["ingest", "IngestSummary"]
 
@@ -61,9 +62,13 @@ class IngestSummary:
 
 
 def ingest(competition: str, raw, store, workers: int | None = None, force: bool = False,
-           block: int = 512, progress: bool = True) -> IngestSummary:
-    """Ingest ``raw`` (Kaggle layout) into ``store``; see the module docstring for the guarantees."""
+           block: int = 512, progress: bool = True, size: int | None = None) -> IngestSummary:
+    """Ingest ``raw`` (Kaggle layout) into ``store``; see the module docstring for the guarantees.
+
+    ``size`` sets the stored side for adapters that resize (ISIC, folder datasets); PCam is stored as it is.
+    """
     adapter = get_adapter(competition)
+    spec = adapter.image_spec(size)
     raw, store = Path(raw), Path(store)
     partial = store.with_name(store.name + ".partial")
     workers = os.cpu_count() or 1 if workers is None else workers
@@ -78,12 +83,12 @@ def ingest(competition: str, raw, store, workers: int | None = None, force: bool
     store.parent.mkdir(parents=True, exist_ok=True)
     started, done_now = time.perf_counter(), 0
     with _open_partial(partial) as h5:
-        _write_header(h5, adapter, raw)
+        _write_header(h5, adapter, raw, spec)
         total = sum(len(p.ids) for p in plans.values())
         already = sum(_prepare_split(h5, plans[s]) for s in SPLITS)
         bar = tqdm(total=total, initial=already, unit="img", desc=f"ingest {adapter.name}", disable=not progress)
         try:
-            with BlockDecoder(adapter.image_shape, adapter.image_format, block, workers) as decoder:
+            with BlockDecoder(spec, block, workers) as decoder:
                 for split in SPLITS:
                     done_now += _fill_split(h5, plans[split], decoder, block, bar)
         except KeyboardInterrupt:
@@ -118,9 +123,12 @@ def _open_partial(partial: Path) -> h5py.File:
     return h5py.File(partial, "w")
 
 
-def _write_header(h5: h5py.File, adapter: Adapter, raw: Path) -> None:
+def _write_header(h5: h5py.File, adapter: Adapter, raw: Path, spec: ImageSpec) -> None:
+    if "image_shape" in h5.attrs and tuple(h5.attrs["image_shape"]) != spec.shape:
+        raise KitError(f"the interrupted store was being written at {tuple(h5.attrs['image_shape'])}, not "
+                       f"{spec.shape}. Fix: rerun with the earlier --size, or pass --force to start over.")
     h5.attrs.update({"adapter": adapter.name, "slug": adapter.slug, "source": str(raw.resolve()),
-                     "kit_version": kit.__version__, "image_shape": adapter.image_shape, "complete": False})
+                     "kit_version": kit.__version__, "image_shape": spec.shape, "fit": spec.fit, "complete": False})
     if "quarantine" not in h5:
         group = h5.create_group("quarantine")
         for field in QUARANTINE_FIELDS:
@@ -139,10 +147,12 @@ def _prepare_split(h5: h5py.File, plan: SplitPlan) -> int:
     if group is None:
         group = h5.create_group(plan.split)
         shape = tuple(h5.attrs["image_shape"])
-        group.create_dataset("images", (0, *shape), np.uint8, maxshape=(None, *shape), chunks=(CHUNK, *shape))
+        group.create_dataset("images", (0, *shape), np.uint8, maxshape=(None, *shape), chunks=(chunk_rows(shape), *shape))
         group.create_dataset("ids", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         if plan.labels is not None:
             group.create_dataset("labels", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+        if plan.groups is not None:
+            group.create_dataset("groups", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         group.attrs.update({"plan": plan.fingerprint, "consumed": 0, "written": 0, "rejected": 0})
         _append_quarantine(h5, plan.rejects)
         group.attrs["rejected"] = len(plan.rejects)
@@ -165,6 +175,8 @@ def _fill_split(h5: h5py.File, plan: SplitPlan, decoder: BlockDecoder, block: in
         _append(group["ids"], [plan.ids[s + i] for i in keep], written)
         if plan.labels is not None:
             _append(group["labels"], plan.labels[s:stop][keep], written)
+        if plan.groups is not None:
+            _append(group["groups"], [plan.groups[s + i] for i in keep], written)
         _append_quarantine(h5, [Reject(plan.split, plan.ids[s + i], plan.paths[s + i], r) for i, r in failures])
         group.attrs.update({"consumed": stop, "written": written + len(keep),
                             "rejected": int(group.attrs["rejected"]) + len(failures)})

@@ -105,6 +105,7 @@ def download_competition(name: str, raw=None, *, force: bool = False, keep_zip: 
     """
     adapter = get_adapter(name)
     raw = Path(raw) if raw is not None else paths.default_raw(name)
+    _competition_only(adapter, "download", f"Fix: `kaggle datasets download -d {adapter.slug} --unzip -p {raw}`.")
     marker = raw / _MARKER
     if not force:
         if marker.is_file() and all(adapter.table_path(raw, s).is_file() for s in ("train", "test")):
@@ -132,6 +133,12 @@ def download_competition(name: str, raw=None, *, force: bool = False, keep_zip: 
         archive.unlink(missing_ok=True)
     print(f"downloaded {adapter.slug} to {raw}: {counts['train']} train and {counts['test']} test images verified")
     return raw
+
+
+def _competition_only(adapter, what: str, fix: str) -> None:
+    if adapter.kind != "competition":
+        raise KitError(f"{adapter.name} is a Kaggle dataset ({adapter.slug}), not a competition: there is nothing "
+                       f"to {what} through the competition API. {fix}")
 
 
 def _sidecar(csv: Path) -> dict:
@@ -195,6 +202,7 @@ def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = Fa
     from kit.submission import sha256_file, validate_submission
 
     adapter, csv = get_adapter(name), Path(csv)
+    _competition_only(adapter, "submit", f"The predictions are in {csv}.")
     if not csv.is_file():
         raise KitError(f"expected a submission CSV at {csv}, found none. Fix: pass the path `kit ensemble` printed.")
     ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)

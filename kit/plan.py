@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kit.adapter import Adapter
-from kit.errors import KitError
 
 __all__ = ["SplitPlan", "Reject", "plan_split"]
 
@@ -40,6 +38,7 @@ class SplitPlan:
     paths: list[str]
     labels: np.ndarray | None  # None for the test split
     rejects: list[Reject]
+    groups: list[str] | None = None  # fold groups (e.g. patient ids) when the adapter has them
 
     @property
     def fingerprint(self) -> str:
@@ -48,54 +47,24 @@ class SplitPlan:
         digest.update("\n".join(self.paths).encode())
         if self.labels is not None:
             digest.update(self.labels.tobytes())
+        if self.groups is not None:
+            digest.update("\n".join(self.groups).encode())
         return digest.hexdigest()
 
 
-def _read_csv(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise KitError(
-            f"expected the {split} table at {path}, found nothing. Fix: point --raw at the folder holding "
-            f"Kaggle's files (`kit download {adapter.name}`), or make a synthetic one with `kit synth {adapter.name} DIR`."
-        )
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise KitError(f"{path} is not a readable CSV ({e}). Fix: restore it from the Kaggle download.") from None
-    needed = [adapter.id_column] + ([adapter.label_column] if split == "train" else [])
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise KitError(
-            f"{path} must have columns {needed}; got {list(table.columns)} (missing {missing}). "
-            "Fix: restore the file from the Kaggle download."
-        )
-    return table
-
-
-def _list_folder(folder: Path) -> set[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return {e.name for e in entries if not e.is_dir()}
-    except FileNotFoundError:
-        raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.") from None
-
-
 def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
-    """Check the split's table against its folder; every problem becomes a Reject, nothing is dropped."""
-    raw = Path(raw)
-    table_path = adapter.table_path(raw, split)
-    table = _read_csv(table_path, adapter, split)
-    folder = adapter.image_path(raw, split, "x").parent
-    files = _list_folder(folder)
-    prefix, suffix = f"{folder}{os.sep}", adapter.image_suffix  # plain strings: pathlib per row costs seconds
+    """Check the split's rows (``adapter.list_split``) and files; every problem becomes a Reject, nothing is dropped."""
+    listing = adapter.list_split(Path(raw), split)
+    rows = listing.rows
     rejects: list[Reject] = []
-    ids, paths, labels = [], [], []
-    seen: dict[str, int] = {}
-    label_values = table[adapter.label_column].tolist() if split == "train" else [None] * len(table)
-    conflicts = _conflicting_ids(table, adapter) if split == "train" else set()
-    for row, (image_id, label) in enumerate(zip(table[adapter.id_column].tolist(), label_values), start=2):
-        image_id = image_id.strip()
-        path = f"{prefix}{image_id}{suffix}"
-        where = f"{table_path.name} line {row}"
+    ids, paths, labels, groups = [], [], [], []
+    seen: dict[str, str] = {}
+    has_labels, has_groups = "label" in rows, "group" in rows
+    conflicts = _conflicting_ids(rows) if has_labels else set()
+    label_values = rows["label"].tolist() if has_labels else [None] * len(rows)
+    group_values = rows["group"].tolist() if has_groups else [None] * len(rows)
+    columns = (rows[c].tolist() for c in ("id", "path", "where", "exists"))
+    for image_id, path, where, exists, label, group in zip(*columns, label_values, group_values):
         if not image_id:
             rejects.append(Reject(split, "", "", f"{where}: empty id"))
             continue
@@ -103,32 +72,33 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
             rejects.append(Reject(split, image_id, path, f"{where}: duplicate id with conflicting labels"))
             continue
         if image_id in seen:
-            rejects.append(Reject(split, image_id, path, f"{where}: duplicate id (first at line {seen[image_id]})"))
+            rejects.append(Reject(split, image_id, path, f"{where}: duplicate id (first at {seen[image_id]})"))
             continue
-        seen[image_id] = row
+        seen[image_id] = where
         if label is not None:
             try:
                 label = int(label)
             except ValueError:
                 rejects.append(Reject(split, image_id, path, f"{where}: label {label!r} is not an integer"))
                 continue
-        if f"{image_id}{adapter.image_suffix}" not in files:
+        if has_groups and not group:
+            rejects.append(Reject(split, image_id, path, f"{where}: empty {adapter.group_column!r} (its fold group)"))
+            continue
+        if not exists:
             rejects.append(Reject(split, image_id, path, f"{where}: image file is missing"))
             continue
         ids.append(image_id)
         paths.append(path)
         labels.append(label)
-    listed = {f"{i}{adapter.image_suffix}" for i in seen} | {f"{i}{adapter.image_suffix}" for i in conflicts}
-    for name in sorted(files - listed):
-        stem = name[: -len(adapter.image_suffix)] if name.endswith(adapter.image_suffix) else name
-        rejects.append(Reject(split, stem, str(folder / name), f"file has no row in {table_path.name}"))
-    return SplitPlan(split, ids, paths, np.asarray(labels, np.int64) if split == "train" else None, rejects)
+        groups.append(group)
+    rejects += [Reject(split, Path(path).stem, path, reason) for path, reason in listing.strays]
+    return SplitPlan(split, ids, paths, np.asarray(labels, np.int64) if has_labels else None, rejects,
+                     groups if has_groups else None)
 
 
-def _conflicting_ids(table: pd.DataFrame, adapter: Adapter) -> set[str]:
-    ids = table[adapter.id_column].str.strip()
-    dup = table[ids.duplicated(keep=False)]
+def _conflicting_ids(rows: pd.DataFrame) -> set[str]:
+    dup = rows[rows["id"].duplicated(keep=False)]
     if dup.empty:
         return set()
-    counts = dup.groupby(dup[adapter.id_column].str.strip())[adapter.label_column].nunique()
+    counts = dup.groupby("id")["label"].nunique()
     return set(counts[counts > 1].index)

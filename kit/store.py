@@ -20,14 +20,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 
 from kit.errors import KitError
 
-__all__ = ["open_store", "is_complete", "read_quarantine", "read_table", "CHUNK", "QUARANTINE_FIELDS"]
+__all__ = ["open_store", "is_complete", "read_quarantine", "read_table", "chunk_rows", "CHUNK", "QUARANTINE_FIELDS"]
 
-CHUNK = 256  # images per HDF5 chunk: contiguous slices of whole chunks read at ~860,000 img/s
+CHUNK = 256  # images per HDF5 chunk at PCam's 96x96x3: contiguous slices of whole chunks read at ~860,000 img/s
 QUARANTINE_FIELDS = ("split", "id", "path", "reason")
+
+
+def chunk_rows(image_shape) -> int:
+    """Images per HDF5 chunk (and per loader block) for this image shape: 256 PCam-sized images (6.75 MiB),
+    fewer for larger images so a chunk, and the loader's cache of 16 of them, stay the same size.
+
+    Example:
+        >>> chunk_rows((96, 96, 3)), chunk_rows((128, 128, 3)), chunk_rows((384, 384, 3))
+        (256, 128, 16)
+    """
+    image_bytes = max(1, int(np.prod(image_shape)))
+    rows = CHUNK * 96 * 96 * 3 / image_bytes
+    return int(min(CHUNK, max(8, 2 ** round(np.log2(rows)))))
 
 
 def is_complete(path) -> bool:

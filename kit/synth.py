@@ -1,6 +1,8 @@
 """Synthetic datasets in a competition's exact Kaggle layout: the embedded default for demos and tests.
 
-The adapter draws the images (``adapter.synthesize``); this module owns the file writing, ids and CSVs.
+The adapter draws the images (``adapter.synthesize``); this module owns the file writing, ids and tables, for
+both built-in layouts: a label table plus image folders (``write_kaggle_layout``) and one folder per class
+(``write_class_folders``). The hidden test labels go to ``synth_test_labels.csv`` so demos can score a submission.
 
 Example:
     >>> from kit.synth import synthesize
@@ -12,17 +14,20 @@ import csv
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from kit import tiff
-from kit.adapter import Adapter, get_adapter
+from kit.adapter import Adapter, FolderPerClassAdapter, get_adapter
 from kit.errors import KitError
 
-__all__ = ["synthesize", "write_kaggle_layout", "hex_ids", "SYNTH_TEST_LABELS"]
+__all__ = ["synthesize", "write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids",
+           "SYNTH_TEST_LABELS"]
 
-# Not part of Kaggle's layout: the hidden test labels, so demos can score a synthetic submission.
-SYNTH_TEST_LABELS = "synth_test_labels.csv"
+SYNTH_TEST_LABELS = "synth_test_labels.csv"  # not part of Kaggle's layout
 _BLOCK = 1024  # images drawn at once: bounds memory whatever N is
+
+Draw = Callable[[np.random.Generator, np.ndarray], "list[np.ndarray] | np.ndarray"]
 
 
 def hex_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -33,47 +38,88 @@ def hex_ids(rng: np.random.Generator, n: int) -> list[str]:
     return ids
 
 
-def write_kaggle_layout(
-    adapter: Adapter,
-    raw: Path,
-    draw: Callable[[np.random.Generator, np.ndarray], np.ndarray],
-    n_train: int,
-    n_test: int,
-    seed: int,
-    positive_rate: float = 0.4,
-    label_noise: float = 0.03,
-) -> None:
-    """Write train/test images drawn by ``draw(rng, labels) -> uint8 (N,H,W,3)`` plus the two CSVs.
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
+    """File bytes of an RGB or grayscale uint8 image in the format its suffix names (.tif: Kaggle's PCam TIFF)."""
+    if suffix == ".tif":
+        return tiff.encode_rgb(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(suffix, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if suffix in (".jpg", ".jpeg") else [])
+    if not ok:
+        raise KitError(f"OpenCV could not encode a {image.shape} image as {suffix}.")
+    return data.tobytes()
 
-    ``label_noise`` of the written labels are flipped after drawing, as in real annotations, so no model can
-    reach a perfect score.
+
+def _draw_labels(rng, n_train: int, n_test: int, positive_rate: float, label_noise: float, min_positives: int):
+    """True labels (to draw from) and the noisy written ones: annotations are imperfect, so no perfect score."""
+    labels = (rng.random(n_train + n_test) < positive_rate).astype(np.int64)
+    forced = min(2 * min_positives, n_train)
+    labels[:forced] = np.arange(forced) % 2  # 0,1,0,1..: both classes present even in tiny sets
+    noisy = np.where(rng.random(len(labels)) < label_noise, 1 - labels, labels)
+    noisy[:forced] = labels[:forced]
+    return labels, noisy
+
+
+def _write_images(folder: Path, names: list[str], labels: np.ndarray, draw: Draw, rng) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(names), _BLOCK):
+        stop = min(start + _BLOCK, len(names))
+        for name, image in zip(names[start:stop], draw(rng, labels[start:stop])):
+            (folder / name).write_bytes(encode_image(image, Path(name).suffix))
+
+
+def write_kaggle_layout(adapter: Adapter, raw: Path, draw: Draw, n_train: int, n_test: int, seed: int,
+                        positive_rate: float = 0.4, label_noise: float = 0.03, min_positives: int = 1,
+                        groups: Callable[[np.random.Generator, int], list[str]] | None = None) -> None:
+    """Write train/test images drawn by ``draw(rng, labels) -> uint8 images`` plus the adapter's tables.
+
+    ``groups(rng, n)`` gives the train rows' ``adapter.group_column`` values (e.g. patient ids).
     """
-    if n_train < 2 or n_test < 1:
-        raise KitError(f"expected --train >= 2 and --test >= 1, got --train {n_train} --test {n_test}.")
+    _check_counts(n_train, n_test)
     raw = Path(raw)
     rng = np.random.default_rng(seed)
     ids = hex_ids(rng, n_train + n_test)
-    labels = (rng.random(n_train + n_test) < positive_rate).astype(np.int64)
-    labels[:2] = (0, 1)  # both classes present, so AUC is defined even for tiny sets
-    noisy = np.where(rng.random(len(labels)) < label_noise, 1 - labels, labels)
-    noisy[:2] = (0, 1)
+    labels, noisy = _draw_labels(rng, n_train, n_test, positive_rate, label_noise, min_positives)
+    suffix = adapter.image_suffix
+    _write_images(raw / adapter.train_dir, [f"{i}{suffix}" for i in ids[:n_train]], labels[:n_train], draw, rng)
+    _write_images(raw / adapter.test_dir, [f"{i}{suffix}" for i in ids[n_train:]], labels[n_train:], draw, rng)
+    extra = {adapter.group_column: groups(rng, n_train)} if groups and adapter.group_column else {}
+    sep = adapter.csv_sep
+    _write_csv(raw / adapter.labels_csv, sep, adapter.id_column, ids[:n_train],
+               {adapter.label_column: noisy[:n_train].tolist(), **extra})
+    _write_csv(raw / adapter.sample_submission_csv, sep, adapter.id_column, ids[n_train:],
+               {adapter.label_column: [0] * n_test})
+    _write_csv(raw / SYNTH_TEST_LABELS, ",", "id", ids[n_train:], {"label": noisy[n_train:].tolist()})
+
+
+def write_class_folders(adapter: FolderPerClassAdapter, raw: Path, draw: Draw, n_train: int, n_test: int,
+                        seed: int, positive_rate: float = 0.4, label_noise: float = 0.03, suffix: str = ".jpeg"):
+    """Write ``<train_dir>/<CLASS>/<id><suffix>`` and the same for the test split (classes by the noisy label)."""
+    _check_counts(n_train, n_test)
+    raw = Path(raw)
+    rng = np.random.default_rng(seed)
+    ids = [f"img-{k:05d}" for k in rng.permutation(n_train + n_test)]
+    labels, noisy = _draw_labels(rng, n_train, n_test, positive_rate, label_noise, 1)
+    negative = next(c for c in adapter.classes if c != adapter.positive_class)
     for split, lo, hi in (("train", 0, n_train), ("test", n_train, n_train + n_test)):
-        folder = raw / (adapter.train_dir if split == "train" else adapter.test_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for start in range(lo, hi, _BLOCK):
-            stop = min(start + _BLOCK, hi)
-            for image_id, image in zip(ids[start:stop], draw(rng, labels[start:stop])):
-                (folder / f"{image_id}{adapter.image_suffix}").write_bytes(tiff.encode_rgb(image))
-    _write_csv(raw / adapter.labels_csv, adapter, ids[:n_train], noisy[:n_train])
-    _write_csv(raw / adapter.sample_submission_csv, adapter, ids[n_train:], np.zeros(n_test, np.int64))
-    _write_csv(raw / SYNTH_TEST_LABELS, adapter, ids[n_train:], noisy[n_train:])
+        for label, cls in ((1, adapter.positive_class), (0, negative)):
+            rows = [k for k in range(lo, hi) if noisy[k] == label]
+            _write_images(raw / adapter.split_dir(split) / cls, [f"{ids[k]}{suffix}" for k in rows],
+                          labels[rows], draw, rng)
+    _write_csv(raw / SYNTH_TEST_LABELS, ",", "id", ids[n_train:], {"label": noisy[n_train:].tolist()})
 
 
-def _write_csv(path: Path, adapter: Adapter, ids: list[str], labels: np.ndarray) -> None:
+def _check_counts(n_train: int, n_test: int) -> None:
+    if n_train < 2 or n_test < 1:
+        raise KitError(f"expected --train >= 2 and --test >= 1, got --train {n_train} --test {n_test}.")
+
+
+def _write_csv(path: Path, sep: str, id_column: str, ids: list[str], columns: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([adapter.id_column, adapter.label_column])
-        writer.writerows(zip(ids, labels.tolist()))
+        writer = csv.writer(f, delimiter=sep)
+        writer.writerow([id_column, *columns])
+        writer.writerows(zip(ids, *columns.values()))
 
 
 def synthesize(competition: str, raw, n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Path:
@@ -81,4 +127,3 @@ def synthesize(competition: str, raw, n_train: int = 2000, n_test: int = 500, se
     raw = Path(raw)
     get_adapter(competition).synthesize(raw, n_train, n_test, seed)
     return raw
-

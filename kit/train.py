@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
 
 from kit import paths
 from kit.augment import BatchAugmenter, build_augmentation, save_augmentation
@@ -36,7 +37,7 @@ from kit.report import environment, plot_run, summarise_run
 from kit.run import fold_dir, is_fold_done, open_run
 from kit.store import open_store, read_table
 
-__all__ = ["train", "CVResult", "build_model"]
+__all__ = ["train", "CVResult", "build_model", "class_weights"]
 
 
 @dataclasses.dataclass
@@ -163,6 +164,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     loader = dict(workers=job.workers, use_multiprocessing=False) if job.workers > 1 else {}
     common = dict(in_memory=job.in_memory, **loader)
     data = StoreDataset(job.store, "train", train_rows, cfg["data"]["batch_size"], shuffle=True,
+                        class_weight=class_weights(t["class_weight"], job.labels[train_rows]),
                         augment=BatchAugmenter(job.compose) if job.compose is not None else None,
                         seed=cfg["seed"] * 1000 + fold, epoch=state.get("epoch", 0),
                         window_chunks=cfg["data"]["window_chunks"], **common)
@@ -209,6 +211,25 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     if job.verbose:
         print(f"fold {fold}: best val AUC {state['best_auc']:.4f} at epoch {state['best_epoch']} "
               f"({state['stopped']}, {(time.monotonic() - fold_started) / 60:.1f} min)")
+
+
+def class_weights(setting, labels: np.ndarray) -> dict | None:
+    """``train.class_weight`` as ``{label: weight}`` for these training labels; None for "none".
+
+    Example:
+        >>> class_weights("balanced", np.array([0, 0, 0, 1]))
+        {0: 0.6666666666666666, 1: 2.0}
+    """
+    if setting == "none" or setting is False:
+        return None
+    classes = np.unique(labels.astype(np.int64))
+    if setting == "balanced":
+        weights = compute_class_weight("balanced", classes=classes, y=labels.astype(np.int64))
+        return {int(c): float(w) for c, w in zip(classes, weights)}
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool) and setting > 0:
+        return {0: 1.0, 1: float(setting)}
+    raise KitError(f"expected train.class_weight \"none\", \"balanced\" or a positive number (the positives' "
+                   f"weight); got {setting!r}.")
 
 
 def _truncate_history(path: Path, epochs: int) -> None:

@@ -78,7 +78,7 @@ def _damage_train(raw):
     return {
         ids[0]: "empty file", ids[1]: "truncated", ids[2]: "not a TIFF", ids[3]: "wrong shape",
         ids[4]: "image file is missing", "feedfacefeedfacefeedfacefeedfacefeedface": "has no row",
-        ids[6]: "not an integer", ids[7]: "duplicate id (first at line", ids[8]: "conflicting labels",
+        ids[6]: "not an integer", ids[7]: "duplicate id (first at train_labels.csv line", ids[8]: "conflicting labels",
         "": "empty id",
     }
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kit import tiff
-from kit.decode import BadImage, decode_image
+from kit.decode import BadImage, ImageSpec, decode_image
 from tests.conftest import REAL_PCAM
 
 REAL_FILES = sorted((REAL_PCAM / "train").glob("*.tif")) + sorted((REAL_PCAM / "test").glob("*.tif"))
@@ -32,7 +32,7 @@ def test_other_tiff_layouts_fall_back_to_opencv():
     image = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     ok, lzw = cv2.imencode(".tif", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))  # OpenCV compresses with LZW
     assert ok and tiff.decode_simple(lzw.tobytes()) is None
-    np.testing.assert_array_equal(decode_image(lzw.tobytes(), (96, 96, 3), "tiff"), image)
+    np.testing.assert_array_equal(decode_image(lzw.tobytes(), ImageSpec((96, 96, 3), "tiff")), image)
 
 
 @pytest.mark.parametrize(
@@ -47,10 +47,10 @@ def test_other_tiff_layouts_fall_back_to_opencv():
 def test_bad_bytes_raise_with_a_reason(mutate, reason):
     data = REAL_FILES[0].read_bytes()
     with pytest.raises(BadImage, match=reason):
-        decode_image(mutate(data), (96, 96, 3), "tiff")
+        decode_image(mutate(data), ImageSpec((96, 96, 3), "tiff"))
 
 
 def test_wrong_shape_is_refused():
     data = tiff.encode_rgb(np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(BadImage, match=r"expected \(96, 96, 3\) uint8, got \(64, 64, 3\)"):
-        decode_image(data, (96, 96, 3), "tiff")
+        decode_image(data, ImageSpec((96, 96, 3), "tiff"))

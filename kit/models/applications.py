@@ -76,14 +76,16 @@ APPLICATIONS = {
 def _register(name: str, constructor, mode: str, weights_file: str, min_side: int) -> None:
     @register_backbone(name, pretrainable=True, weights_file=weights_file)
     def build(input_shape, weights=None) -> keras.Model:
-        if min(input_shape[:2]) < min_side or input_shape[2] != 3:
-            raise KitError(f"{name} needs RGB images of at least {min_side}x{min_side}; got input {input_shape}. "
-                           f"Fix: --set model.resize={max(min_side, 96)} (upscales inside the model).")
+        if min(input_shape[:2]) < min_side or input_shape[2] not in (1, 3):
+            raise KitError(f"{name} needs RGB or grayscale images of at least {min_side}x{min_side}; got input "
+                           f"{input_shape}. Fix: --set model.resize={max(min_side, 96)} (upscales inside the model).")
         inputs = keras.Input(input_shape)
+        # ImageNet filters expect three channels: a grayscale image is fed as gray RGB
+        rgb = layers.Concatenate(name="gray_to_rgb")([inputs] * 3) if input_shape[2] == 1 else inputs
         # weights=None here and loaded below, so one path accepts keras' file or kit's saved backbone and a bad
         # file becomes a KitError naming it
-        net = constructor(include_top=False, weights=None, input_shape=tuple(input_shape))
-        model = keras.Model(inputs, net(preprocessing(mode)(inputs)), name=name)
+        net = constructor(include_top=False, weights=None, input_shape=(*input_shape[:2], 3))
+        model = keras.Model(inputs, net(preprocessing(mode)(rgb)), name=name)
         if weights:
             load_weights_file(weights, {f"keras.applications {name}": net, f"kit {name} backbone": model})
         return model
