@@ -24,7 +24,7 @@ endif
 SYNTH_TRAIN ?= 2000
 SYNTH_TEST  ?= 500
 
-.PHONY: install test pcam-download pcam-data pcam-train pcam-predict pcam-submit clean
+.PHONY: install test pcam-download pcam-data pcam-train pcam-predict pcam-submit kernel kernel-push clean
 
 $(BIN)/kit: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,16 @@ pcam-predict: pcam-train
 
 pcam-submit: pcam-predict
 	$(KIT) ensemble $(PCAM_RUN) $(PCAM_SUBMIT_FLAGS)
+
+# A Kaggle kernel: the kit sources as a dataset plus a driver script running the pipeline offline on Kaggle's GPU.
+# KERNEL_FLAGS adds `kit kernel build` options (e.g. --user me --max-minutes 540 --set train.lr=1e-3).
+KERNEL_COMPETITION ?= pcam
+KERNEL_FLAGS ?=
+kernel: $(BIN)/kit
+	$(KIT) kernel build $(KERNEL_COMPETITION) --dir build/kernel $(KERNEL_FLAGS)
+
+kernel-push: kernel
+	$(KIT) kernel push --dir build/kernel
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -71,6 +71,8 @@ class FakeKaggle:
         self.submissions: dict[str, list[dict]] = {slug: [] for slug in archives}
         self.other_teams: dict[str, list[tuple[str, float]]] = {slug: [] for slug in archives}
         self.uploads: dict[str, dict] = {}
+        self.datasets: dict[str, list[dict]] = {}  # "owner/slug" -> versions, each {"files": {name: bytes}}
+        self.kernels: list[dict] = []  # every SaveKernel request body
         self.calls: list[str] = []
         self.ranges: list[str | None] = []
         self.daily_limit = 5
@@ -123,10 +125,44 @@ class FakeKaggle:
                 "description": sub["description"], "status": sub["status"], "publicScore": score(sub["public"]),
                 "privateScore": score(sub["private"]), "teamName": TEAM, "submittedBy": self.username}
 
+    def _dataset_api(self, method: str, body: dict):
+        """Datasets and kernels: the calls `kit kernel push` makes."""
+        if method == "StartBlobUpload":
+            token = f"blob-{len(self.uploads) + 1}"
+            self.uploads[token] = {"fileName": body.get("name"), "data": None}
+            return 200, {"token": token, "createUrl": f"http://localhost/upload/{token}"}
+        if method in ("CreateDataset", "CreateDatasetVersion"):
+            inner = body.get("body", body)
+            ref = f"{body.get('ownerSlug')}/{body.get('slug') or body.get('datasetSlug')}"
+            if method == "CreateDatasetVersion" and ref not in self.datasets:
+                return 404, {"code": 404, "message": f"Dataset '{ref}' not found"}
+            files = {}
+            for item in inner.get("files") or []:
+                upload = self.uploads.get(item.get("token"))
+                if not upload or upload["data"] is None:
+                    return 400, {"code": 400, "message": "The uploaded file was not found"}
+                files[upload["fileName"]] = upload["data"]
+            self.datasets.setdefault(ref, []).append({"files": files, "private": body.get("isPrivate")})
+            return 200, {"ref": ref, "url": f"https://www.kaggle.com/datasets/{ref}", "status": "Ok", "error": ""}
+        if method == "GetDatasetStatus":
+            ref = f"{body.get('ownerSlug')}/{body.get('datasetSlug')}"
+            if ref not in self.datasets:
+                return 404, {"code": 404, "message": f"Dataset '{ref}' not found"}
+            return 200, {"status": "ready"}
+        if method == "SaveKernel":
+            self.kernels.append(body)
+            slug = str(body.get("slug") or "").rsplit("/", 1)[-1]
+            return 200, {"ref": f"/code/{self.username}/{slug}", "url": f"https://www.kaggle.com/code/{self.username}/"
+                         f"{slug}", "versionNumber": len(self.kernels), "error": ""}
+        return None
+
     def api(self, method: str, body: dict):
         slug = body.get("competitionName")
         if method == "IntrospectToken":
             return 200, {"active": body.get("token") == self.key, "username": self.username}
+        answer = self._dataset_api(method, body)
+        if answer is not None:
+            return answer
         if slug not in self.archives:
             return 404, {"code": 404, "message": f"Competition '{slug}' not found"}
         if method == "ListDataFiles":
@@ -224,7 +260,11 @@ class FakeKaggle:
                     return
                 if token not in server.uploads:
                     return self._send(404, b"{}")
-                server.uploads[token]["data"] = data
+                upload, span = server.uploads[token], self.headers.get("Content-Range", "")
+                if span.startswith("bytes */"):  # a resumable upload asking how much arrived: it all did, or none
+                    done = upload["data"] is not None and len(upload["data"]) == int(span[8:])
+                    return self._send(200 if done else 308, b"{}")
+                upload["data"] = data
                 self._send(200, b"{}")
 
             def do_GET(self):

@@ -8,7 +8,7 @@ from kit.adapter import get_adapter, list_adapters
 from kit.cli import main
 from kit.errors import KitError
 
-VERBS = ["synth", "ingest", "train", "predict", "ensemble", "bench", "download", "submit", "leaderboard"]
+VERBS = ["synth", "ingest", "train", "predict", "ensemble", "bench", "kernel", "download", "submit", "leaderboard"]
 
 
 def test_python_m_kit_help_lists_the_verbs():

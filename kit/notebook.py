@@ -1,0 +1,86 @@
+"""The whole pipeline in one call, for a Kaggle notebook (or any Python session): raw files -> store -> K-fold
+training -> TTA prediction -> fold ensemble -> ``submission.csv``.
+
+Inside a Kaggle notebook (see ``kit.paths``) it reads the attached competition from ``/kaggle/input/<slug>`` and
+writes only under ``/kaggle/working``: the store, the run folder, the submissions folder and
+``/kaggle/working/submission.csv``, the file Kaggle offers to submit. Nothing needs installing or downloading:
+put the kit bundle on ``sys.path`` (the driver that ``kit kernel build`` writes does it) and call ``run``.
+Rerunning skips every finished step, so a notebook restarted after a timeout continues.
+
+Example:
+    >>> import kit.notebook
+    >>> csv = kit.notebook.run("pcam", max_minutes=540)  # doctest: +SKIP
+    >>> csv  # doctest: +SKIP
+    PosixPath('/kaggle/working/submission.csv')
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from kit import paths
+
+__all__ = ["run"]
+
+
+def _keep_library_caches_in(working: Path) -> None:
+    # Keras and matplotlib write settings and font caches under $HOME; in a notebook everything kit causes to be
+    # written stays in the working folder. (Only effective before they are first imported.)
+    os.environ.setdefault("KERAS_HOME", str(working / ".cache" / "keras"))
+    os.environ.setdefault("MPLCONFIGDIR", str(working / ".cache" / "matplotlib"))
+
+
+def run(competition: str, max_minutes: float | None = None, overrides=(), raw=None, tta: str | None = None,
+        run_name: str = "kernel", size: int | None = None, workers: int | None = None) -> Path:
+    """Ingest, train, predict and ensemble ``competition``; return the path of ``submission.csv``.
+
+    Args:
+        max_minutes: training budget shared by the folds (Kaggle stops a session at 9-12 hours: leave room for
+            ingest and prediction).
+        overrides: ``["section.key=value", ...]`` as ``kit train --set``; pretrained weights come from an attached
+            dataset, e.g. ``model.weights='/kaggle/input/keras-weights/densenet169_notop.h5'``.
+        raw: the competition's files (default: ``kit.paths.default_raw``, on Kaggle the attached input).
+        size: stored image side for adapters that resize at ingest.
+    """
+    working = paths.working_dir()
+    _keep_library_caches_in(working)
+    from kit.ingest import ingest
+
+    raw = Path(raw) if raw is not None else paths.default_raw(competition)
+    store = paths.default_store(competition)
+    # ingest before TensorFlow is imported, so its decode workers can be forked (fast) rather than spawned
+    print(ingest(competition, raw, store, workers=workers, size=size).report())
+    from kit.blend import blend_and_submit
+    from kit.predict import predict_run
+    from kit.train import train
+
+    result = train(competition, store=store, overrides=list(overrides), max_minutes=max_minutes,
+                   run_dir=paths.runs_dir() / competition / run_name)
+    if not result.complete:
+        print(f"folds {result.missing_folds} are not trained yet; the submission uses the finished ones. Rerun to "
+              "continue training them.")
+    predict_run(result.run_dir, tta=tta, oof=result.complete)
+    if result.complete:
+        csv = blend_and_submit([result.run_dir])
+    else:
+        csv = _partial_submission(result.run_dir, competition, store)
+    final = working / "submission.csv"
+    shutil.copyfile(csv, final)
+    print(f"submission: {final} (a copy of {csv})")
+    return final
+
+
+def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
+    """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
+    import pandas as pd
+
+    from kit.adapter import get_adapter
+    from kit.submission import expected_ids_from_store, write_submission
+
+    adapter = get_adapter(competition)
+    test = pd.read_csv(run_dir / "test_pred.csv", dtype={"id": str})
+    return write_submission(competition, test["id"].tolist(), test["pred"].to_numpy(), f"{run_dir.name}-partial",
+                            expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
+                            label_column=adapter.label_column, sidecar={"runs": [str(run_dir)], "partial": True},
+                            reuse_identical=True)
