@@ -39,6 +39,8 @@ class ValidationAUC(keras.callbacks.Callback):
     weights and their predictions, and stops after ``patience`` epochs without improvement (0: never).
 
     Adds ``val_auc`` and ``val_loss`` to the epoch logs (NaN on epochs it skips), so later callbacks see them.
+    With an optimizer that keeps an EMA of the weights (``use_ema``) the EMA weights are scored and saved; the
+    training weights are put back afterwards.
     """
 
     def __init__(self, valid, target, fold_dir, state, every=1, patience=0, last_epoch=None):
@@ -52,6 +54,18 @@ class ValidationAUC(keras.callbacks.Callback):
         final = self.model.stop_training or epoch + 1 == self.last_epoch
         if (epoch + 1) % self.every and not final:
             return
+        use_ema = getattr(getattr(self.model, "optimizer", None), "use_ema", False)
+        ema = keras.callbacks.SwapEMAWeights() if use_ema else None
+        if ema is not None:
+            ema.set_model(self.model)
+            ema.on_test_begin()  # the model now holds the EMA weights
+        try:
+            self._score(epoch, logs)
+        finally:
+            if ema is not None:
+                ema.on_test_end()
+
+    def _score(self, epoch, logs):
         pred = self.model.predict(self.valid, verbose=0).ravel().astype(np.float64)
         if not np.isfinite(pred).all():
             # a diverged model must not become "best"; stop the fold and keep the previous best

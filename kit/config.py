@@ -36,12 +36,18 @@ DEFAULTS: dict = {
         "epochs": 80,  # an upper bound: under --max-minutes the time share usually ends a fold first
         "lr": 2e-3,
         "weight_decay": 1e-4,
+        # exponential moving average of the weights (Keras' optimizer EMA), validated and kept as the fold's
+        # best weights; 0 = off, e.g. 0.99 (a horizon of ~100 steps)
+        "ema": 0.0,
         "warmup_epochs": 1.0,
         "schedule": "cosine",  # cosine (with warm-up, stretched to the fold's share of the time budget) | plateau
         # early stopping after N epochs without a better validation AUC; 0 = off. Off by default: the cosine
         # ends each fold on time, and on a few thousand images the validation AUC is too noisy at a high LR to
         # stop on (measured: folds stopped half-way, before the annealed end where the best weights come).
         "patience": 0,
+        # imbalanced data: "none", "balanced" (each class weighs as much in the loss; sklearn's
+        # compute_class_weight) or a number = the positives' weight (negatives weigh 1)
+        "class_weight": "none",
         "val_every": 2,  # validate every N epochs (and at the last); on a CPU one validation costs ~1/4 epoch
         "precision": "auto",  # auto | float32 | mixed_float16 | mixed_bfloat16
         "freeze_epochs": 0,  # pretrained backbones: epochs with the backbone frozen before fine-tuning

@@ -250,5 +250,10 @@ def _fold_model(job: _Job, out: Path, epoch: int, phase_start: int, trainable: b
     else:
         model = build_model(job.cfg, job.image_shape)
     set_backbone_trainable(model, trainable)
-    model.compile(keras.optimizers.AdamW(lr, weight_decay=job.cfg["train"]["weight_decay"]), "binary_crossentropy")
+    t = job.cfg["train"]
+    if not 0.0 <= t["ema"] < 1.0:
+        raise KitError(f"expected train.ema in [0, 1) (0 = off, e.g. 0.99); got {t['ema']}.")
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=t["weight_decay"], use_ema=t["ema"] > 0,
+                                       ema_momentum=t["ema"] or 0.99)
+    model.compile(optimizer, "binary_crossentropy")
     return model

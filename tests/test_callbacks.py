@@ -58,3 +58,25 @@ def test_validates_every_n_epochs_and_at_the_last(tmp_path):
 @pytest.mark.parametrize("progress, step, expected", [(0.0, 0, 0.1), (0.0, 9, 1.0), (0.5, 50, 0.5), (1.0, 99, 0.0)])
 def test_schedule_warms_up_linearly_then_follows_a_cosine(progress, step, expected):
     assert schedule_factor(progress, step, warmup_steps=10) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.9), "binary_crossentropy")
+    for _ in range(5):
+        model.train_on_batch(x, y)
+    training = [w.copy() for w in model.get_weights()]
+    average = [keras.ops.convert_to_numpy(v) for v in model.optimizer._model_variables_moving_average]
+    assert not np.allclose(training[0], average[0])
+    callback = ValidationAUC(x, y, tmp_path, {})
+    callback.set_model(model)
+    callback.on_epoch_end(0, {})
+    # restored up to rounding: Keras swaps by adding and subtracting in place
+    assert all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(model.get_weights(), training))
+    model.load_weights(tmp_path / "best.weights.h5")
+    assert all(np.allclose(a, b) for a, b in zip(model.get_weights(), average))  # the saved best is the EMA
