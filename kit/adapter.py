@@ -185,7 +185,8 @@ def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
     if not path.is_file():
         raise KitError(
             f"expected the {split} table at {path}, found nothing. Fix: point --raw at the folder holding "
-            f"Kaggle's files (`kit download {adapter.name}`), or make a synthetic one with `kit synth {adapter.name} DIR`."
+            f"Kaggle's files (`kit download {adapter.name}`), or make a synthetic one with "
+            f"`kit synth {adapter.name} DIR`."
         )
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=adapter.csv_sep)

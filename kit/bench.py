@@ -51,7 +51,8 @@ def bench_ingest(raw, competition: str = "pcam", workers: int | None = None, rep
             best = max(best, len(paths) / (time.perf_counter() - started))
         size = (Path(tmp) / "bench.h5").stat().st_size
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"bench": "ingest", "competition": competition, "stored_shape": list(spec.shape), "images": len(paths), "workers": workers or os.cpu_count(),
+    return {"bench": "ingest", "competition": competition, "stored_shape": list(spec.shape), "images": len(paths),
+            "workers": workers or os.cpu_count(),
             "kit_images_per_s": round(best), "pillow_images_per_s": round(pillow), "ratio": round(best / pillow, 2),
             "store_mib": round(size / 2**20, 1), "peak_rss_mib": round(rss_mib), "best_of": repeat}
 

@@ -2,10 +2,10 @@
 
 HDF5 reads whole chunks fast (~860,000 img/s) and single rows slowly (~680 img/s), so a shuffled epoch is
 built from chunks: the chunk order is shuffled, chunks are grouped into windows of ``window_chunks``, and the
-rows of each window are shuffled together (a shuffle buffer of ``window_chunks`` chunks: 2,048 PCam images). A batch then
-touches only the chunks of its window, which an LRU cache keeps. With ``in_memory=True`` the rows are loaded once
-and every epoch is a full random permutation. The order of an epoch and the augmentation of each batch depend
-only on (seed, epoch, batch index), so workers (threads or processes) do not change what the model sees.
+rows of each window are shuffled together (a shuffle buffer of ``window_chunks`` chunks: 2,048 PCam images). A
+batch then touches only the chunks of its window, which an LRU cache keeps. With ``in_memory=True`` the rows are
+loaded once and every epoch is a full random permutation. The order of an epoch and the augmentation of each batch
+depend only on (seed, epoch, batch index), so workers (threads or processes) do not change what the model sees.
 
 Example:
     >>> from kit.data import StoreDataset

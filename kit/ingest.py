@@ -62,13 +62,16 @@ class IngestSummary:
 
 
 def ingest(competition: str, raw, store, workers: int | None = None, force: bool = False,
-           block: int = 512, progress: bool = True, size: int | None = None) -> IngestSummary:
+           block: int | None = None, progress: bool = True, size: int | None = None) -> IngestSummary:
     """Ingest ``raw`` (Kaggle layout) into ``store``; see the module docstring for the guarantees.
 
     ``size`` sets the stored side for adapters that resize (ISIC, folder datasets); PCam is stored as it is.
+    ``block``: images per block, by default two HDF5 chunks (512 PCam images; fewer larger images, so the
+    decode buffers in shared memory stay ~50 MiB whatever the image size).
     """
     adapter = get_adapter(competition)
     spec = adapter.image_spec(size)
+    block = block or 2 * chunk_rows(spec.shape)
     raw, store = Path(raw), Path(store)
     partial = store.with_name(store.name + ".partial")
     workers = os.cpu_count() or 1 if workers is None else workers
@@ -147,7 +150,8 @@ def _prepare_split(h5: h5py.File, plan: SplitPlan) -> int:
     if group is None:
         group = h5.create_group(plan.split)
         shape = tuple(h5.attrs["image_shape"])
-        group.create_dataset("images", (0, *shape), np.uint8, maxshape=(None, *shape), chunks=(chunk_rows(shape), *shape))
+        group.create_dataset("images", (0, *shape), np.uint8, maxshape=(None, *shape),
+                             chunks=(chunk_rows(shape), *shape))
         group.create_dataset("ids", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         if plan.labels is not None:
             group.create_dataset("labels", (0,), np.int64, maxshape=(None,), chunks=(4096,))

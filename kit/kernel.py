@@ -131,7 +131,8 @@ def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -
     dataset_id = json.loads((dataset_dir / "dataset-metadata.json").read_text())["id"]
     if dataset_id.startswith(f"{PLACEHOLDER}/"):
         raise KitError(f"the bundle in {root} was built without a Kaggle username (ids {dataset_id}). Fix: "
-                       "`kit kernel build COMPETITION --user YOUR_NAME` (or make kernel KERNEL_FLAGS=--user=YOUR_NAME).")
+                       "`kit kernel build COMPETITION --user YOUR_NAME` (or `make kernel "
+                       "KERNEL_FLAGS=--user=YOUR_NAME`).")
     client = kaggle or Kaggle(quiet=True)
     try:
         made = client.call(f"uploading a new version of {dataset_id}", "dataset_create_version", str(dataset_dir),

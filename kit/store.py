@@ -5,8 +5,9 @@ Layout::
     /train/images   uint8 (N, H, W, C), chunked along N       /test/images   uint8 (M, H, W, C)
     /train/ids      str (N,)   labels-CSV order                /test/ids      str (M,)  sample_submission order
     /train/labels   int64 (N,)
+    /train/groups   str (N,)   only for adapters with a group column (e.g. ISIC's patient_id)
     /quarantine/{split,id,path,reason}   str: every file or row that could not be used, and why
-    attributes: adapter, slug, source, kit_version, image_shape, n_train, n_test, n_quarantined,
+    attributes: adapter, slug, source, kit_version, image_shape, fit, n_train, n_test, n_quarantined,
                 created, complete (written last; a store without it is never read as finished)
 
 Example:

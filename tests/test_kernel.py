@@ -135,7 +135,9 @@ def _snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
 
 
-def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(synth_pcam_master, tmp_path, no_kaggle_env):
+@pytest.mark.parametrize("layout", ["zip", "folder"])  # as uploaded, and as Kaggle unpacks an uploaded zip
+def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, synth_pcam_master, tmp_path,
+                                                                      no_kaggle_env):
     python = _clean_python(tmp_path / "venv")
     for module in ("kit", "pytest"):  # the project is not installed, and nothing beyond the runtime is there
         probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True, cwd=tmp_path)
@@ -146,7 +148,10 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(synth_pcam
     bundle = build_kernel("pcam", out=tmp_path / "build", user="me", max_minutes=None,
                           overrides=TINY_RECIPE + ["train.epochs=3"])
     (kaggle / "input" / "kit-bundle").mkdir()
-    shutil.copy(bundle.dataset_dir / "kit_src.zip", kaggle / "input" / "kit-bundle")
+    if layout == "zip":
+        shutil.copy(bundle.dataset_dir / "kit_src.zip", kaggle / "input" / "kit-bundle")
+    else:
+        shutil.unpack_archive(bundle.dataset_dir / "kit_src.zip", kaggle / "input" / "kit-bundle" / "kit_src")
     (kaggle / "src").mkdir()
     driver = shutil.copy(bundle.notebook_dir / "kit_pcam.py", kaggle / "src")
     (kaggle / "working").mkdir()
@@ -154,8 +159,10 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(synth_pcam
     home.mkdir(), scratch.mkdir()
     before = {name: _snapshot(kaggle / name) for name in ("input", "src")}
 
+    # /kaggle/input is read-only on Kaggle, so Python writes no bytecode there; root ignores file modes, so say it
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "TMPDIR": str(scratch), "KIT_KAGGLE_ROOT": str(kaggle),
-           "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONNOUSERSITE": "1"}
+           "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONNOUSERSITE": "1",
+           "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run([python, driver], cwd=kaggle / "working", env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
