@@ -32,12 +32,10 @@ _ADAPTERS: dict[str, "Adapter"] = {}
 class Listing:
     """One split as the adapter sees it, before any check: ``rows`` has the columns id, path, exists (the file
     is there), where (e.g. "train.csv line 7", for messages), label (train; text) and group (when the adapter
-    groups); ``strays`` lists
-    (path, reason) for files present that belong to no row; ``source`` names what the rows came from."""
+    groups); ``strays`` lists (path, reason) for files present that belong to no row."""
 
     rows: pd.DataFrame
     strays: list[tuple[str, str]]
-    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +88,6 @@ class Adapter:
         if self.kind not in ("competition", "dataset"):
             raise KitError(f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}.")
 
-    def image_path(self, raw: Path, split: str, image_id: str) -> Path:
-        return Path(raw) / self.split_dir(split) / f"{image_id}{self.image_suffix}"
-
     def split_dir(self, split: str) -> str:
         return self.train_dir if split == "train" else self.test_dir
 
@@ -126,7 +121,7 @@ class Adapter:
                 rows["group"] = table[self.group_column].str.strip()
         named = set(ids + self.image_suffix)
         strays = [(str(folder / name), f"file has no row in {path.name}") for name in sorted(files - named)]
-        return Listing(rows, strays, path.name)
+        return Listing(rows, strays)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +163,7 @@ class FolderPerClassAdapter(Adapter):
         rows = pd.DataFrame(records, columns=["id", "path", "exists", "where", "label"])
         if split != "train":
             rows = rows.drop(columns="label").sort_values("id", kind="stable").reset_index(drop=True)
-        return Listing(rows, strays, str(folder))
+        return Listing(rows, strays)
 
     def _add(self, records, strays, entry, label, prefix) -> None:
         stem, suffix = os.path.splitext(entry.name)

@@ -145,10 +145,9 @@ def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -
     _check(made, f"uploading {dataset_id}")
     pushed = client.call("pushing the kernel", "kernels_push", str(notebook_dir))
     _check(pushed, "pushing the kernel")
-    result = {"dataset": dataset_id, "dataset_url": getattr(made, "url", None),
-              "kernel": getattr(pushed, "ref", None), "kernel_url": getattr(pushed, "url", None),
-              "version": getattr(pushed, "version_number", None)}
-    return result
+    return {"dataset": dataset_id, "dataset_url": getattr(made, "url", None),
+            "kernel": getattr(pushed, "ref", None), "kernel_url": getattr(pushed, "url", None),
+            "version": getattr(pushed, "version_number", None)}
 
 
 def _check(response, what: str) -> None:

@@ -79,9 +79,10 @@ def test_push_uploads_the_bundle_then_versions_it_and_pushes_the_kernel(kaggle_e
     pushed = server.kernels[-1]
     assert pushed["text"] == (bundle.notebook_dir / "kit_pcam.py").read_text()
     assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == [SLUG]
+    server.fail("SaveKernel", 503)  # a transient failure is retried
     push_kernel(bundle.root)  # the second push makes a new version of the same dataset
     assert len(server.datasets["kit-tester/kit-bundle"]) == 2 and len(server.kernels) == 2
-    assert "CreateDatasetVersion" in server.calls
+    assert "CreateDatasetVersion" in server.calls and server.calls.count("SaveKernel") == 3
 
 
 def test_push_refuses_a_bundle_without_a_username(no_kaggle_env, tmp_path, monkeypatch):
