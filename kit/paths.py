@@ -61,7 +61,7 @@ def default_raw(competition: str) -> Path:
     if os.environ.get("KIT_RAW_DIR"):
         return Path(os.environ["KIT_RAW_DIR"])
     root = kaggle_root()
-    if root is not None and not os.environ.get("KIT_DATA_DIR"):
+    if root is not None:
         from kit.adapter import get_adapter
 
         # competitions mount at /kaggle/input/<slug>, datasets at /kaggle/input/<dataset name>

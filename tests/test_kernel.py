@@ -18,9 +18,12 @@ from kaggle_server import SLUG, kaggle_env  # noqa: F401  (kaggle_env is a fixtu
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+import kit.notebook
 from kit import paths
 from kit.errors import KitError
+from kit.ingest import ingest
 from kit.kernel import PLACEHOLDER, build_kernel, push_kernel
+from kit.train import train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -175,3 +178,21 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, sy
     assert {name: _snapshot(kaggle / name) for name in ("input", "src")} == before
     assert sorted(p.name for p in kaggle.iterdir()) == ["input", "src", "working"]
     assert list(home.iterdir()) == [] and list(scratch.iterdir()) == []
+
+
+def test_notebook_run_after_a_timeout_submits_the_finished_folds(synth_pcam_master, tmp_path, no_kaggle_env):
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(synth_pcam_master, kaggle / "input" / SLUG)
+    no_kaggle_env.setenv("KIT_KAGGLE_ROOT", str(kaggle))
+    no_kaggle_env.chdir(tmp_path)
+    recipe = TINY_RECIPE + ["train.epochs=2"]
+    ingest("pcam", kaggle / "input" / SLUG, paths.default_store("pcam"), workers=1, progress=False)
+    train("pcam", store=paths.default_store("pcam"), overrides=recipe, folds="0", verbose=0,
+          run_dir=paths.runs_dir() / "pcam" / "kernel")  # the session that timed out finished fold 0 only
+    csv = kit.notebook.run("pcam", max_minutes=1e-6, overrides=recipe)  # no time left for fold 1
+    assert csv == kaggle / "working" / "submission.csv"
+    submission = pd.read_csv(csv, dtype={"id": str})
+    expected = pd.read_csv(kaggle / "input" / SLUG / "sample_submission.csv", dtype={"id": str})
+    assert submission["id"].tolist() == expected["id"].tolist() and submission["label"].between(0, 1).all()
+    sidecars = list((kaggle / "working" / "submissions" / "pcam").glob("*partial.json"))
+    assert len(sidecars) == 1 and json.loads(sidecars[0].read_text())["partial"] is True
