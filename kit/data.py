@@ -59,7 +59,8 @@ class StoreDataset(keras.utils.PyDataset):
             raise KitError(f"expected data.batch_size >= 1, got {batch_size}.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
-        self.class_weight = class_weight
+        self._weight_of = None if class_weight is None else np.array(
+            [class_weight.get(k, 1.0) for k in range(max(class_weight) + 1)], np.float32)
         self.in_memory, self.window_chunks = in_memory, max(1, int(window_chunks))
         with h5py.File(self.store, "r") as h5:
             images = h5[f"{split}/images"]
@@ -112,10 +113,9 @@ class StoreDataset(keras.utils.PyDataset):
         if not self.with_labels:
             return images
         labels = self._all_labels()[rows]
-        if self.class_weight is None:
+        if self._weight_of is None:
             return images, labels.astype(np.float32)
-        weights = np.array([self.class_weight[int(v)] for v in labels], np.float32)
-        return images, labels.astype(np.float32), weights
+        return images, labels.astype(np.float32), self._weight_of[labels]
 
     def batch_rows(self, index: int) -> np.ndarray:
         """Store rows of batch ``index`` in the current epoch (what ``self[index]`` serves)."""

@@ -43,25 +43,18 @@ def verify_layout(adapter, raw) -> dict:
     Raises:
         KitError: naming each missing table, folder or image (the first few and a count).
     """
-    import pandas as pd
-
     raw, counts, problems = Path(raw), {}, []
-    for split, folder in (("train", adapter.train_dir), ("test", adapter.test_dir)):
-        table, folder = adapter.table_path(raw, split), raw / folder
-        if not table.is_file() or not folder.is_dir():
-            problems.append(f"{table if not table.is_file() else folder} is missing")
-            continue
+    for split in ("train", "test"):
         try:
-            ids = pd.read_csv(table, usecols=[adapter.id_column], dtype=str)[adapter.id_column]
-        except (ValueError, pd.errors.ParserError) as e:
-            problems.append(f"{table} has no readable {adapter.id_column!r} column ({e})")
+            rows = adapter.list_split(raw, split).rows
+        except KitError as e:  # a missing or unreadable table or folder
+            problems.append(str(e).split(" Fix:")[0])
             continue
-        present = {entry.name for entry in os.scandir(folder)}
-        missing = [i for i in ids if f"{i}{adapter.image_suffix}" not in present]
+        missing = rows.loc[~rows["exists"], "id"].tolist()
         if missing:
-            problems.append(f"{len(missing)} of {len(ids)} {split} images are missing from {folder} "
-                            f"(e.g. {', '.join(missing[:3])})")
-        counts[split] = len(ids)
+            problems.append(f"{len(missing)} of {len(rows)} {split} images are missing from "
+                            f"{raw / adapter.split_dir(split)} (e.g. {', '.join(missing[:3])})")
+        counts[split] = len(rows)
     if problems:
         raise KitError(f"expected the Kaggle layout of {adapter.slug} in {raw}, but " + "; ".join(problems) +
                        f". Fix: rerun `kit download {adapter.name}` (it resumes; --force starts over).")
@@ -177,7 +170,8 @@ def _expected_ids(adapter, raw, store) -> list[str]:
     raw = Path(raw) if raw is not None else paths.default_raw(adapter.name)
     table = adapter.table_path(raw, "test")
     if table.is_file():
-        return pd.read_csv(table, usecols=[adapter.id_column], dtype=str)[adapter.id_column].tolist()
+        ids = pd.read_csv(table, usecols=[adapter.id_column], dtype=str, sep=adapter.csv_sep)[adapter.id_column]
+        return ids.str.strip().tolist()
     store = Path(store) if store is not None else paths.default_store(adapter.name)
     if store.is_file():
         from kit.submission import expected_ids_from_store

@@ -166,3 +166,14 @@ def test_datasets_cannot_be_submitted_or_downloaded_as_competitions(tmp_path):
         submit_csv("chest-xray", tmp_path / "x.csv", ledger=tmp_path / "l.sqlite")
     with pytest.raises(KitError, match="kaggle datasets download -d felipekitamura/head-ct-hemorrhage"):
         download_competition("head-ct", raw=tmp_path / "raw")
+
+
+def test_verify_layout_counts_rows_and_names_missing_images(tmp_path):
+    from kit.kaggle_cli import verify_layout
+
+    raw = synthesize("isic", tmp_path / "raw", n_train=10, n_test=3, seed=0)
+    assert verify_layout(get_adapter("isic"), raw) == {"train": 10, "test": 3}
+    gone = next((raw / "jpeg/test").glob("*.jpg"))
+    gone.unlink()
+    with pytest.raises(KitError, match=f"1 of 3 test images are missing.*{gone.stem}"):
+        verify_layout(get_adapter("isic"), raw)
