@@ -31,7 +31,7 @@ DEFAULTS: dict = {
     "folds": {"k": 3, "seed": 0},
     # batch 64: on 3,200 real images it beat 128 under the same 20-minute budget (OOF 0.9577 vs 0.9552 with TTA)
     "data": {"batch_size": 64, "in_memory": "auto", "window_chunks": 8},
-    "model": {"backbone": "compact_cnn", "weights": "", "dropout": 0.3, "crop": 0, "resize": 0},
+    "model": {"backbone": "compact_cnn", "weights": "", "dropout": 0.3, "crop": 0, "resize": 0, "pool": "avg"},
     "train": {
         "epochs": 80,  # an upper bound: under --max-minutes the time share usually ends a fold first
         "lr": 2e-3,
@@ -159,7 +159,7 @@ def _toml_value(value) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # adapters declare ranges as tuples, e.g. scale=(0.9, 1.1)
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"

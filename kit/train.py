@@ -59,7 +59,8 @@ def build_model(cfg: dict, image_shape) -> keras.Model:
     """The configured network (uncompiled); ``kit.predict`` rebuilds the same one to load fold weights."""
     m = cfg["model"]
     return create_model(m["backbone"], input_shape=tuple(image_shape), weights=m["weights"] or None,
-                        dropout=m["dropout"], crop=m["crop"] or None, resize=m["resize"] or None)
+                        dropout=m["dropout"], crop=m["crop"] or None, resize=m["resize"] or None,
+                        pool=m.get("pool", "avg"))  # runs made before model.pool existed pooled "avg"
 
 
 def train(competition: str, store=None, config_file=None, overrides=(), folds=None, max_minutes=None,

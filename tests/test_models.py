@@ -132,3 +132,19 @@ def test_crop_and_resize_are_part_of_the_model():
     model = create_model("tiny_cnn", input_shape=(96, 96, 3), crop=64, resize=32)
     assert model.get_layer("centre_crop").output.shape[1:3] == (64, 64)
     assert model.get_layer("backbone").input.shape[1:3] == (32, 32)
+
+
+@pytest.mark.parametrize("pool", ["avg_max", "avg_centre"])
+def test_pooling_heads_concatenate_the_global_average_with_max_or_centre(pool, tmp_path):
+    model = create_model("tiny_cnn", input_shape=(96, 96, 3), pool=pool)  # 24x24x16 feature map
+    probe = keras.Model(model.input, [model.get_layer("pool").input, model.get_layer("pool_concat").output])
+    features, pooled = probe.predict(_images(size=96), verbose=0)
+    np.testing.assert_allclose(pooled[:, :16], features.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    second = features.max(axis=(1, 2)) if pool == "avg_max" else features[:, 8:16, 8:16].mean(axis=(1, 2))
+    np.testing.assert_allclose(pooled[:, 16:], second, rtol=1e-5, atol=1e-6)  # centre = the middle third
+    model.save(tmp_path / "m.keras")  # stock layers only: the resume point reloads in Keras' safe mode
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(_images(size=96), verbose=0), model.predict(_images(size=96), verbose=0),
+                               rtol=1e-5)
+    with pytest.raises(KitError, match="model.pool one of avg, avg_max, avg_centre; got 'centre'"):
+        create_model("tiny_cnn", input_shape=(96, 96, 3), pool="centre")

@@ -76,8 +76,11 @@ def _lookup(name: str) -> _Backbone:
     return _BACKBONES[name]
 
 
+POOLS = ("avg", "avg_max", "avg_centre")
+
+
 def create_model(name: str, input_shape=(96, 96, 3), weights=None, dropout: float = 0.3, crop=None,
-                 resize=None) -> keras.Model:
+                 resize=None, pool: str = "avg") -> keras.Model:
     """Backbone ``name`` behind optional crop/resize, with global pooling, dropout and a float32 sigmoid head.
 
     Args:
@@ -87,6 +90,9 @@ def create_model(name: str, input_shape=(96, 96, 3), weights=None, dropout: floa
         dropout: dropout rate before the head (0 for none).
         crop: keep only the centre ``crop`` x ``crop`` pixels (cheaper; PCam labels concern the centre).
         resize: resize to ``resize`` x ``resize`` after cropping (e.g. upscale for ImageNet networks).
+        pool: "avg" (global average), "avg_max" (average and max, concatenated) or "avg_centre" (global average
+            and the average of the feature map's middle third, concatenated: tells the head *where* a feature
+            is, which global pooling loses; PCam labels concern the centre 32x32 of 96x96).
 
     Example:
         >>> model = create_model("tiny_cnn", input_shape=(96, 96, 3), crop=64)
@@ -94,6 +100,8 @@ def create_model(name: str, input_shape=(96, 96, 3), weights=None, dropout: floa
         (None, 64, 64, 3)
     """
     entry = _lookup(name)
+    if pool not in POOLS:
+        raise KitError(f"expected model.pool one of {', '.join(POOLS)}; got {pool!r}.")
     input_shape = _check_shape(input_shape, crop, resize)
     weights = _check_weights(name, entry, weights)
     if not 0 <= dropout < 1:
@@ -109,12 +117,27 @@ def create_model(name: str, input_shape=(96, 96, 3), weights=None, dropout: floa
     backbone.name = "backbone"  # two-phase fine-tuning and weight surgery find it by this name
     x = backbone(x)
     if len(x.shape) == 4:
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
+        x = _pool(x, pool)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     # float32 output under mixed precision: a float16 sigmoid saturates and breaks the loss and AUC
     outputs = layers.Dense(1, activation="sigmoid", dtype="float32", name="head")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _pool(x, pool: str):
+    """Feature map (N, H, W, C) -> (N, C) or (N, 2C); built from stock layers so saved models reload safely."""
+    average = layers.GlobalAveragePooling2D(name="pool")(x)
+    if pool == "avg":
+        return average
+    if pool == "avg_max":
+        return layers.Concatenate(name="pool_concat")([average, layers.GlobalMaxPooling2D(name="pool_max")(x)])
+    h, w = x.shape[1], x.shape[2]
+    keep_h, keep_w = max(1, round(h / 3)), max(1, round(w / 3))
+    top, left = (h - keep_h) // 2, (w - keep_w) // 2
+    centre = layers.Cropping2D(((top, h - keep_h - top), (left, w - keep_w - left)), name="centre_cells")(x)
+    centre = layers.GlobalAveragePooling2D(name="pool_centre")(centre)
+    return layers.Concatenate(name="pool_concat")([average, centre])
 
 
 def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
