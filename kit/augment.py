@@ -3,11 +3,12 @@
 A pipeline is declared in the config as ``[{name="D4", p=1.0}, ...]`` (an albumentations class name and its
 arguments), built with ``build_augmentation`` and saved in albumentations' own JSON in the run folder.
 ``BatchAugmenter`` runs it on a ``(B, H, W, C)`` uint8 batch. For the transforms PCam needs (D4, flips,
-RandomRotate90, Transpose, HueSaturationValue, RandomBrightnessContrast) it draws every image's parameters from
-the transform's own probability and ranges, as albumentations does, and applies them with batched kernels
-(numpy views for the dihedral group, one OpenCV colour conversion of the whole batch seen as a mosaic,
-per-image lookup tables), giving exactly what ``transform.apply(image, **params)`` gives. Any other transform
-runs through albumentations image by image, so every declared pipeline works.
+RandomRotate90, Transpose, Affine, HueSaturationValue, RandomBrightnessContrast) it draws every image's
+parameters from the transform's own probability and ranges, as albumentations does, and applies them with
+batched kernels (numpy views for the dihedral group, albumentations' matrix and one warpAffine per image, one
+OpenCV colour conversion of the whole batch seen as a mosaic, per-image lookup tables), giving exactly what
+``transform.apply(image, **params)`` gives. Any other transform runs through albumentations image by image, so
+every declared pipeline works.
 
 Example:
     >>> import numpy as np
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import albumentations as A
 import cv2
 import numpy as np
+from albumentations.augmentations.geometric import functional as fgeometric
 from albumentations.augmentations.pixel.functional import get_safe_brightness_contrast_params
 
 from kit.errors import KitError
@@ -209,6 +211,35 @@ def _apply_rbc(t, images, contrast, brightness):
     return _apply_alpha_beta(images, *_rbc_params(t, images, contrast, brightness))
 
 
+def _sample_affine(t, n, rng):
+    """Affine's draws as ``Affine.get_params_dependent_on_data`` makes them (without balanced_scale)."""
+    def draw(pair, integer=False):
+        low, high = (pair, pair) if isinstance(pair, (int, float)) else pair
+        return rng.integers(int(low), int(high) + 1, n) if integer else rng.uniform(low, high, n)
+
+    translate = t.translate_px if t.translate_px is not None else t.translate_percent or {"x": 0.0, "y": 0.0}
+    integer = t.translate_px is not None
+    scale_x = draw(t.scale["x"])
+    return {"tx": draw(translate["x"], integer), "ty": draw(translate["y"], integer),
+            "shear_x": -draw(t.shear["x"]), "shear_y": -draw(t.shear["y"]),
+            "scale_x": scale_x, "scale_y": scale_x if t.keep_ratio else draw(t.scale["y"]),
+            "rotate": draw(t.rotate)}
+
+
+def _apply_affine(t, images, tx, ty, shear_x, shear_y, scale_x, scale_y, rotate):
+    """albumentations' own matrix and ``Affine.apply`` (one cv2.warpAffine) per image, minus a Compose per image."""
+    h, w = images.shape[1:3]
+    if t.translate_px is None:  # fractions of the size, truncated to pixels as albumentations does
+        tx, ty = (tx * w).astype(int), (ty * h).astype(int)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        matrix = fgeometric.create_affine_transformation_matrix(
+            {"x": tx[i].item(), "y": ty[i].item()}, {"x": shear_x[i].item(), "y": shear_y[i].item()},
+            {"x": scale_x[i].item(), "y": scale_y[i].item()}, rotate[i].item(), fgeometric.center((h, w)))
+        out[i] = t.apply(image, matrix=matrix, output_shape=(h, w)).reshape(image.shape)
+    return out
+
+
 def _apply_each(t, images, **params):
     """A known transform whose batched kernel does not fit the batch: ``t.apply`` image by image."""
     rows = [t.apply(image, **{k: v[i].item() for k, v in params.items()}) for i, image in enumerate(images)]
@@ -244,6 +275,15 @@ _KERNELS = {  # name -> (sample, apply)
                                                     "brightness": rng.uniform(*t.brightness_limit, n)}, _apply_rbc),
 }
 _FALLBACK = (lambda t, n, rng: {"seed": rng.integers(0, 1 << 31, n)}, _apply_fallback)
+
+
+def _kernel(t):
+    """(sample, apply) for transform ``t``: its batched kernel, or albumentations image by image."""
+    name = type(t).__name__
+    if name == "Affine" and not (t.fit_output or t.balanced_scale):  # those two change the shape or the draws
+        return _sample_affine, _apply_affine
+    return _KERNELS.get(name, _FALLBACK)
+
 _POOL_LOCK = threading.Lock()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
@@ -286,7 +326,7 @@ class BatchAugmenter:
             raise KitError(f"expected threads >= 1, got {threads}. Fix: pass threads=1 or more.")
         self.compose, self.threads = compose, int(threads)
         transforms = compose.transforms if compose is not None else []
-        self.steps = [(t, *_KERNELS.get(type(t).__name__, _FALLBACK)) for t in transforms]
+        self.steps = [(t, *_kernel(t)) for t in transforms]
         self.reseed(seed)
 
     def reseed(self, seed) -> None:

@@ -8,10 +8,15 @@ import kit.augment as augment_module
 from kit.augment import (D4_ELEMENTS, D4_VIEWS, BatchAugmenter, _apply_alpha_beta, _apply_hsv,
                          _rbc_params, augmentation_throughput, build_augmentation, dihedral, inverse_dihedral,
                          load_augmentation, save_augmentation)
+from albumentations.augmentations.geometric import functional as fgeometric
+
 from kit.adapter import get_adapter
 from kit.errors import KitError
 
 PCAM_DEFAULT_TRAIN = get_adapter("pcam").train_augment
+# rotations between the dihedral ones, small shifts and scales (tried as the PCam default: no better on real data)
+AFFINE = {"name": "Affine", "scale": (0.9, 1.1), "rotate": (-45, 45), "translate_px": (-4, 4), "border_mode": 4,
+          "p": 0.5}
 
 
 @pytest.fixture
@@ -96,6 +101,13 @@ def _plan_by_hand(augment, images, seed):
             elif name == "RandomBrightnessContrast":
                 alpha, beta = _rbc_params(t, image[None], np.array([p["contrast"]]), np.array([p["brightness"]]))
                 image = t.apply(image, alpha=float(alpha[0]), beta=float(beta[0]))
+            elif name == "Affine":
+                h, w = image.shape[:2]
+                shift = (p["tx"], p["ty"]) if t.translate_px else (int(p["tx"] * w), int(p["ty"] * h))
+                matrix = fgeometric.create_affine_transformation_matrix(
+                    dict(zip("xy", shift)), {"x": p["shear_x"], "y": p["shear_y"]},
+                    {"x": p["scale_x"], "y": p["scale_y"]}, p["rotate"], fgeometric.center((h, w)))
+                image = t.apply(image, matrix=matrix, output_shape=(h, w))
             else:
                 image = t.apply(image)
         out.append(image)
@@ -104,10 +116,13 @@ def _plan_by_hand(augment, images, seed):
 
 @pytest.mark.parametrize("spec", [
     list(PCAM_DEFAULT_TRAIN),
+    [{"name": "D4"}, AFFINE],
     [{"name": "HueSaturationValue", "hue_shift_limit": 40, "sat_shift_limit": 60, "val_shift_limit": 50, "p": 1}],
     [{"name": "RandomBrightnessContrast", "brightness_limit": 0.4, "contrast_limit": 0.6, "p": 0.7}],
     [{"name": "RandomBrightnessContrast", "brightness_by_max": False, "ensure_safe_range": True, "p": 1}],
     [{"name": "HorizontalFlip"}, {"name": "VerticalFlip"}, {"name": "Transpose"}, {"name": "RandomRotate90"}],
+    [{"name": "Affine", "translate_percent": (-0.2, 0.3), "shear": (-10, 10), "scale": (0.7, 1.2), "keep_ratio": True,
+      "rotate": 30, "border_mode": 0, "fill": 7, "interpolation": 0, "p": 0.8}],
 ])
 def test_batch_augmenter_equals_albumentations_apply_with_the_same_parameters(batch, spec):
     augment = BatchAugmenter(build_augmentation(spec))
@@ -139,15 +154,21 @@ def test_zero_colour_shift_is_an_exact_identity(batch):
 # ---- sampling, reproducibility, fallback ----
 
 def test_probability_and_parameter_ranges_follow_the_transform():
-    augment = BatchAugmenter(build_augmentation(PCAM_DEFAULT_TRAIN))
-    (d4, d4_mask, d4_params, _), (hsv, hsv_mask, hsv_params, _), (_, rbc_mask, rbc_params, _) = augment.sample(
-        20000, 0)
-    assert d4_mask.all() and np.bincount(d4_params["k"], minlength=8).min() > 2300  # all 8 elements, uniform
-    assert abs(hsv_mask.mean() - 0.5) < 0.02 and abs(rbc_mask.mean() - 0.5) < 0.02
+    augment = BatchAugmenter(build_augmentation([*PCAM_DEFAULT_TRAIN, AFFINE]))
+    steps = {type(t).__name__: (mask, params) for t, mask, params, _ in augment.sample(20000, 0)}
+    (d4_mask, d4), (affine_mask, affine) = steps["D4"], steps["Affine"]
+    (hsv_mask, hsv), (rbc_mask, rbc) = steps["HueSaturationValue"], steps["RandomBrightnessContrast"]
+    assert d4_mask.all() and np.bincount(d4["k"], minlength=8).min() > 2300  # all 8 elements, uniform
+    assert all(abs(mask.mean() - 0.5) < 0.02 for mask in (affine_mask, hsv_mask, rbc_mask))
     assert np.corrcoef(hsv_mask, rbc_mask)[0, 1] < 0.03  # independent draws per transform
     for name, limit in (("hue", 8), ("sat", 12), ("val", 8)):
-        assert -limit <= hsv_params[name].min() < -0.99 * limit and 0.99 * limit < hsv_params[name].max() <= limit
-    assert np.abs(rbc_params["contrast"]).max() <= 0.1 and np.abs(rbc_params["brightness"]).max() <= 0.1
+        assert -limit <= hsv[name].min() < -0.99 * limit and 0.99 * limit < hsv[name].max() <= limit
+    assert np.abs(rbc["contrast"]).max() <= 0.1 and np.abs(rbc["brightness"]).max() <= 0.1
+    # Affine: whole-pixel shifts -4..4 (both ends drawn, as random.randint), independent x/y scales, no shear
+    assert set(np.unique(affine["tx"])) == set(range(-4, 5)) == set(np.unique(affine["ty"]))
+    assert 0.9 <= affine["scale_x"].min() < 0.901 and 1.099 < affine["scale_y"].max() <= 1.1
+    assert abs(np.corrcoef(affine["scale_x"], affine["scale_y"])[0, 1]) < 0.03
+    assert -45 <= affine["rotate"].min() < -44.9 and (affine["shear_x"] == 0).all()
     never = BatchAugmenter([{"name": "HorizontalFlip", "p": 0.0}])
     always = BatchAugmenter([{"name": "HorizontalFlip", "p": 1.0}])
     x = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
@@ -192,6 +213,9 @@ def test_transforms_without_a_batched_kernel_fall_back_to_albumentations(batch):
         single.set_random_seed(int(seed))
         expected.append(single(image=image)["image"])
     assert np.array_equal(noise(batch, 0), np.stack(expected))
+    # Affine with a changing output shape or balanced scales keeps albumentations' own sampling
+    for odd in ({"fit_output": True}, {"balanced_scale": True, "scale": (0.5, 2)}):
+        assert BatchAugmenter([{"name": "Affine", **odd}]).steps[0][2] is augment_module._apply_fallback
 
 
 def test_bad_batches_and_shapes_are_clear_errors(batch):
