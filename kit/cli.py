@@ -114,7 +114,7 @@ _EPILOG = {
               "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n"
               "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
               "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
-    "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 5 folds\n"
+    "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 3 folds\n"
              "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
              "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
              "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
