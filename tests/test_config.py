@@ -25,6 +25,10 @@ def test_resolved_config_round_trips_through_toml():
     cfg = resolve_config("pcam", overrides=['name="a \\"quoted\\" name"', "augment.train=[]"])
     assert tomllib.loads(dump_toml(cfg)) == cfg
     assert identity(tomllib.loads(dump_toml(cfg))) == identity(cfg)
+    # adapters declare ranges as tuples: written as TOML arrays, the same identity once read back
+    cfg["augment"]["train"] = [{"name": "Affine", "scale": (0.9, 1.1), "p": 0.5}]
+    assert tomllib.loads(dump_toml(cfg))["augment"]["train"][0]["scale"] == [0.9, 1.1]
+    assert identity(tomllib.loads(dump_toml(cfg))) == identity(cfg)
 
 
 @pytest.mark.parametrize("override, message", [
