@@ -284,6 +284,7 @@ def _kernel(t):
         return _sample_affine, _apply_affine
     return _KERNELS.get(name, _FALLBACK)
 
+
 _POOL_LOCK = threading.Lock()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
