@@ -212,18 +212,19 @@ def _apply_rbc(t, images, contrast, brightness):
 
 
 def _sample_affine(t, n, rng):
-    """Affine's draws as ``Affine.get_params_dependent_on_data`` makes them (without balanced_scale)."""
-    def draw(pair, integer=False):
-        low, high = (pair, pair) if isinstance(pair, (int, float)) else pair
-        return rng.integers(int(low), int(high) + 1, n) if integer else rng.uniform(low, high, n)
+    """Affine's draws as ``Affine.get_params_dependent_on_data`` makes them (albumentations keeps every range as a
+    (low, high) pair, and translate_px as {"x": (0, 0), "y": (0, 0)} when no translation is asked for)."""
+    def uniform(pair):
+        return rng.uniform(*pair, n)
 
-    translate = t.translate_px if t.translate_px is not None else t.translate_percent or {"x": 0.0, "y": 0.0}
-    integer = t.translate_px is not None
-    scale_x = draw(t.scale["x"])
-    return {"tx": draw(translate["x"], integer), "ty": draw(translate["y"], integer),
-            "shear_x": -draw(t.shear["x"]), "shear_y": -draw(t.shear["y"]),
-            "scale_x": scale_x, "scale_y": scale_x if t.keep_ratio else draw(t.scale["y"]),
-            "rotate": draw(t.rotate)}
+    if t.translate_px is not None:  # whole pixels, both ends included (random.randint)
+        tx, ty = (rng.integers(int(low), int(high) + 1, n) for low, high in (t.translate_px["x"], t.translate_px["y"]))
+    else:
+        tx, ty = uniform(t.translate_percent["x"]), uniform(t.translate_percent["y"])
+    scale_x = uniform(t.scale["x"])
+    return {"tx": tx, "ty": ty, "shear_x": -uniform(t.shear["x"]), "shear_y": -uniform(t.shear["y"]),
+            "scale_x": scale_x, "scale_y": scale_x if t.keep_ratio else uniform(t.scale["y"]),
+            "rotate": uniform(t.rotate)}
 
 
 def _apply_affine(t, images, tx, ty, shear_x, shear_y, scale_x, scale_y, rotate):

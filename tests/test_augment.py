@@ -8,8 +8,6 @@ import kit.augment as augment_module
 from kit.augment import (D4_ELEMENTS, D4_VIEWS, BatchAugmenter, _apply_alpha_beta, _apply_hsv,
                          _rbc_params, augmentation_throughput, build_augmentation, dihedral, inverse_dihedral,
                          load_augmentation, save_augmentation)
-from albumentations.augmentations.geometric import functional as fgeometric
-
 from kit.adapter import get_adapter
 from kit.errors import KitError
 
@@ -101,13 +99,15 @@ def _plan_by_hand(augment, images, seed):
             elif name == "RandomBrightnessContrast":
                 alpha, beta = _rbc_params(t, image[None], np.array([p["contrast"]]), np.array([p["brightness"]]))
                 image = t.apply(image, alpha=float(alpha[0]), beta=float(beta[0]))
-            elif name == "Affine":
-                h, w = image.shape[:2]
-                shift = (p["tx"], p["ty"]) if t.translate_px else (int(p["tx"] * w), int(p["ty"] * h))
-                matrix = fgeometric.create_affine_transformation_matrix(
-                    dict(zip("xy", shift)), {"x": p["shear_x"], "y": p["shear_y"]},
-                    {"x": p["scale_x"], "y": p["scale_y"]}, p["rotate"], fgeometric.center((h, w)))
-                image = t.apply(image, matrix=matrix, output_shape=(h, w))
+            elif name == "Affine":  # albumentations itself, with ranges pinned to the drawn values
+                def fixed(v):
+                    return (v, v)
+                shift = {"translate_px" if t.translate_px else "translate_percent":
+                         {"x": fixed(p["tx"]), "y": fixed(p["ty"])}}
+                pinned = A.Affine(scale={"x": fixed(p["scale_x"]), "y": fixed(p["scale_y"])}, rotate=fixed(p["rotate"]),
+                                  shear={"x": fixed(-p["shear_x"]), "y": fixed(-p["shear_y"])}, **shift,
+                                  interpolation=t.interpolation, border_mode=t.border_mode, fill=t.fill, p=1)
+                image = A.Compose([pinned])(image=image)["image"]
             else:
                 image = t.apply(image)
         out.append(image)
@@ -169,6 +169,8 @@ def test_probability_and_parameter_ranges_follow_the_transform():
     assert 0.9 <= affine["scale_x"].min() < 0.901 and 1.099 < affine["scale_y"].max() <= 1.1
     assert abs(np.corrcoef(affine["scale_x"], affine["scale_y"])[0, 1]) < 0.03
     assert -45 <= affine["rotate"].min() < -44.9 and (affine["shear_x"] == 0).all()
+    sheared = BatchAugmenter([{"name": "Affine", "shear": (0, 10)}]).sample(1000, 0)[0][2]
+    assert (sheared["shear_x"] <= 0).all() and sheared["shear_x"].min() < -9.9  # albumentations negates the draw
     never = BatchAugmenter([{"name": "HorizontalFlip", "p": 0.0}])
     always = BatchAugmenter([{"name": "HorizontalFlip", "p": 1.0}])
     x = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
