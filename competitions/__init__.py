@@ -5,7 +5,7 @@ Example:
     >>> competitions.get("pcam").slug
     'histopathologic-cancer-detection'
 """
-from kit.adapter import get_adapter as get, list_adapters
+from kit.adapters.base import get_adapter as get, list_adapters
 
 from competitions import chest_xray, head_ct, isic, pcam  # noqa: F401  (register on import)
 

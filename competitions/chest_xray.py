@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.adapter import FolderPerClassAdapter, register_adapter
+from kit.adapters.base import FolderPerClassAdapter, register_adapter
 from kit.synth import write_class_folders
 
 __all__ = ["CHEST_XRAY", "draw_radiographs"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.adapter import Adapter, register_adapter
+from kit.adapters.base import Adapter, register_adapter
 from kit.synth import write_kaggle_layout
 
 __all__ = ["ISIC", "draw_lesions"]

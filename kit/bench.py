@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.adapter import get_adapter
-from kit.ingest import ingest
-from kit.plan import plan_split
+from kit.adapters.base import get_adapter
+from kit.ingest.writer import ingest
+from kit.ingest.listing import plan_split
 
 __all__ = ["bench_ingest", "bench_loader", "bench_tta"]
 
@@ -76,9 +76,9 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
     alone, batched and per image."""
     import h5py
 
-    from kit.augment import BatchAugmenter, augmentation_throughput, build_augmentation
+    from kit.train.augment import BatchAugmenter, augmentation_throughput, build_augmentation
     from kit.config import resolve_config
-    from kit.data import StoreDataset
+    from kit.train.loader import StoreDataset
 
     threads = threads or os.cpu_count() or 1
     compose = build_augmentation(resolve_config(competition)["augment"]["train"])
@@ -112,9 +112,9 @@ def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_siz
     import h5py
     import keras
 
-    from kit.augment import D4_VIEWS
+    from kit.train.augment import D4_VIEWS
     from kit.models import create_model
-    from kit.predict import predict_rows
+    from kit.infer.predict import predict_rows
 
     with h5py.File(store, "r") as h5:
         n = min(images, len(h5["test/ids"]))

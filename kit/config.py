@@ -17,7 +17,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from kit.adapter import get_adapter
+from kit.adapters.base import get_adapter
 from kit.errors import KitError
 
 __all__ = ["DEFAULTS", "resolve_config", "dump_toml", "load_toml", "identity"]

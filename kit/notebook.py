@@ -45,15 +45,15 @@ def run(competition: str, max_minutes: float | None = None, overrides=(), raw=No
     """
     working = paths.working_dir()
     _keep_library_caches_in(working)
-    from kit.ingest import ingest
+    from kit.ingest.writer import ingest
 
     raw = Path(raw) if raw is not None else paths.default_raw(competition)
     store = paths.default_store(competition)
     # ingest before TensorFlow is imported, so its decode workers can be forked (fast) rather than spawned
     print(ingest(competition, raw, store, workers=workers, size=size).report())
-    from kit.blend import blend_and_submit
-    from kit.predict import predict_run
-    from kit.train import train
+    from kit.infer.blend import blend_and_submit
+    from kit.infer.predict import predict_run
+    from kit.train.loop import train
 
     result = train(competition, store=store, overrides=list(overrides), max_minutes=max_minutes,
                    run_dir=paths.runs_dir() / competition / run_name)
@@ -75,8 +75,8 @@ def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
     """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
     import pandas as pd
 
-    from kit.adapter import get_adapter
-    from kit.submission import expected_ids_from_store, write_submission
+    from kit.adapters.base import get_adapter
+    from kit.infer.submission import expected_ids_from_store, write_submission
 
     adapter = get_adapter(competition)
     test = pd.read_csv(run_dir / "test_pred.csv", dtype={"id": str})

@@ -17,8 +17,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from kit import tiff
-from kit.adapter import Adapter, FolderPerClassAdapter, get_adapter
+from kit.ingest import tiff
+from kit.adapters.base import Adapter, FolderPerClassAdapter, get_adapter
 from kit.errors import KitError
 
 __all__ = ["synthesize", "write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids",

@@ -33,7 +33,7 @@ def real_pcam(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def synth_store(synth_pcam_master, tmp_path_factory) -> Path:
     """The synthetic PCam folder ingested into a store (96 train, 24 test), shared read-only by the session."""
-    from kit.ingest import ingest
+    from kit.ingest.writer import ingest
 
     store = tmp_path_factory.mktemp("store") / "pcam.h5"
     ingest("pcam", synth_pcam_master, store, workers=1, progress=False)
@@ -64,7 +64,7 @@ def large_synth_store(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def train_store(tmp_path_factory) -> Path:
     """A synthetic PCam store big enough for a tiny model to learn (320 train, 48 test)."""
-    from kit.ingest import ingest
+    from kit.ingest.writer import ingest
     from kit.synth import synthesize
 
     root = tmp_path_factory.mktemp("trainable")
@@ -82,7 +82,7 @@ TINY_RECIPE = ["model.backbone=tiny_cnn", "model.crop=48", "folds.k=2", "train.e
 @pytest.fixture(scope="session")
 def trained_run(train_store, tmp_path_factory) -> Path:
     """A finished two-fold tiny run on ``train_store``, shared read-only; copy it before predicting into it."""
-    from kit.train import train
+    from kit.train.loop import train
 
     return train("pcam", store=train_store, overrides=TINY_RECIPE, run_dir=tmp_path_factory.mktemp("trained") / "run",
                  verbose=0).run_dir

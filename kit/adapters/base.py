@@ -1,0 +1,233 @@
+"""Competition adapters: data describing one competition or dataset, plus a registry.
+
+The engine owns every loop; an adapter only says where files are, what the columns are called, what an image
+looks like and how to score. Two layouts are built in: a label table plus image folders (``Adapter``: PCam, ISIC,
+any ``id;label`` CSV) and one folder per class (``FolderPerClassAdapter``). Adapters live in the top-level
+``competitions`` package and register themselves; the README shows how to write one.
+
+Example:
+    >>> from kit.adapters.base import get_adapter
+    >>> get_adapter("pcam").image_shape
+    (96, 96, 3)
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from kit.ingest.decode import FITS, ImageSpec
+from kit.errors import KitError
+
+__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "register_adapter", "get_adapter", "list_adapters"]
+
+_ADAPTERS: dict[str, "Adapter"] = {}
+
+
+@dataclasses.dataclass
+class Listing:
+    """One split as the adapter sees it, before any check: ``rows`` has the columns id, path, exists (the file
+    is there), where (e.g. "train.csv line 7", for messages), label (train; text) and group (when the adapter
+    groups); ``strays`` lists (path, reason) for files present that belong to no row."""
+
+    rows: pd.DataFrame
+    strays: list[tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Adapter:
+    """A competition laid out as a label table plus image folders (``<dir>/<id><suffix>``).
+
+    Attributes:
+        name: short name used on the command line (``pcam``).
+        slug: Kaggle competition slug (``owner/name`` for a Kaggle dataset, see ``kind``).
+        train_dir / test_dir: folders (relative to the raw folder) holding the images.
+        labels_csv: train table (id and label columns, plus ``group_column``), relative to the raw folder.
+        sample_submission_csv: test ids in submission order, relative to the raw folder.
+        id_column / label_column: column names in both tables, and the submission's columns.
+        image_suffix: file name = id + suffix.
+        image_format: magic-checked file format ("tiff"), or None to accept anything OpenCV decodes.
+        image_shape: (H, W, C) every stored image has; C=1 stores grayscale, C=3 RGB (grayscale sources are
+            replicated to RGB, colour sources converted to gray as needed).
+        metric: name of the score (``roc_auc`` on probabilities: every adapter is binary).
+        synthesize: ``f(raw_dir, n_train, n_test, seed)`` writing a synthetic dataset in this layout.
+        train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
+        group_column: train column whose rows must stay in one fold (a patient), or None.
+        csv_sep: the tables' field separator.
+        fit: how a decoded image becomes ``image_shape``: "exact" (must already match), "stretch", "crop"
+            (centre square, then resize) or "pad" (letterbox); resizing uses area interpolation.
+        kind: "competition" (download and submit through Kaggle) or "dataset" (a Kaggle dataset: no submissions).
+    """
+
+    name: str
+    slug: str
+    train_dir: str
+    test_dir: str
+    labels_csv: str
+    sample_submission_csv: str
+    id_column: str
+    label_column: str
+    image_suffix: str
+    image_format: str | None
+    image_shape: tuple[int, int, int]
+    metric: str
+    synthesize: Callable[[Path, int, int, int], None]
+    train_augment: tuple[dict, ...] = ()
+    group_column: str | None = None
+    csv_sep: str = ","
+    fit: str = "exact"
+    kind: str = "competition"
+
+    def __post_init__(self):
+        if self.fit not in FITS:
+            raise KitError(f"adapter {self.name!r}: expected fit one of {', '.join(FITS)}, got {self.fit!r}.")
+        if self.kind not in ("competition", "dataset"):
+            raise KitError(f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}.")
+
+    def split_dir(self, split: str) -> str:
+        return self.train_dir if split == "train" else self.test_dir
+
+    def table_path(self, raw: Path, split: str) -> Path:
+        return Path(raw) / (self.labels_csv if split == "train" else self.sample_submission_csv)
+
+    def image_spec(self, size: int | None = None) -> ImageSpec:
+        """How to decode this adapter's files; ``size`` overrides the stored side for resizing adapters."""
+        shape = tuple(self.image_shape)
+        if size:
+            if self.fit == "exact":
+                raise KitError(f"{self.name} images are stored as they are ({shape[0]}x{shape[1]}); got --size "
+                               f"{size}. Fix: drop --size (crop or resize in the model: model.crop / model.resize).")
+            shape = (int(size), int(size), shape[2])
+        return ImageSpec(shape, self.image_format, self.fit)
+
+    def list_split(self, raw: Path, split: str) -> Listing:
+        """The split's rows from its table, and the files in its folder that no row names."""
+        path = self.table_path(raw, split)
+        table = _read_table(path, self, split)
+        folder = Path(raw) / self.split_dir(split)
+        files = _list_folder(folder)
+        ids = table[self.id_column].str.strip()
+        prefix = f"{folder}{os.sep}"  # plain strings: pathlib per row costs seconds on 220k rows
+        rows = pd.DataFrame({"id": ids, "path": prefix + ids + self.image_suffix,
+                             "exists": (ids + self.image_suffix).isin(files),
+                             "where": [f"{path.name} line {n}" for n in range(2, len(table) + 2)]})
+        if split == "train":
+            rows["label"] = table[self.label_column]
+            if self.group_column:
+                rows["group"] = table[self.group_column].str.strip()
+        named = set(ids + self.image_suffix)
+        strays = [(str(folder / name), f"file has no row in {path.name}") for name in sorted(files - named)]
+        return Listing(rows, strays)
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderPerClassAdapter(Adapter):
+    """A dataset laid out as ``<train_dir>/<CLASS>/<file>`` (and the same, or a flat folder, for the test split).
+
+    Labels come from the folder: 1 for ``positive_class``, 0 for the other ``classes``. The id is the file name
+    without its suffix; image files end in one of ``suffixes``. Test images may sit in class folders (their
+    labels are ignored) or directly in ``test_dir``; the submission lists them sorted by id.
+    """
+
+    classes: tuple[str, ...] = ()
+    positive_class: str = ""
+    suffixes: tuple[str, ...] = (".jpeg", ".jpg", ".png")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.positive_class not in self.classes or len(self.classes) < 2:
+            raise KitError(f"adapter {self.name!r}: expected at least two classes including positive_class; got "
+                           f"classes={self.classes}, positive_class={self.positive_class!r}.")
+
+    def list_split(self, raw: Path, split: str) -> Listing:
+        folder = Path(raw) / self.split_dir(split)
+        if not folder.is_dir():
+            raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.")
+        records, strays = [], []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.is_dir():
+                if entry.name not in self.classes:
+                    strays.append((entry.path, f"folder is not one of the classes {', '.join(self.classes)}"))
+                    continue
+                label = "1" if entry.name == self.positive_class else "0"
+                for file in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    self._add(records, strays, file, label if split == "train" else None, f"{entry.name}/")
+            elif split == "train":
+                strays.append((entry.path, f"not inside a class folder ({', '.join(self.classes)})"))
+            else:
+                self._add(records, strays, entry, None, "")
+        rows = pd.DataFrame(records, columns=["id", "path", "exists", "where", "label"])
+        if split != "train":
+            rows = rows.drop(columns="label").sort_values("id", kind="stable").reset_index(drop=True)
+        return Listing(rows, strays)
+
+    def _add(self, records, strays, entry, label, prefix) -> None:
+        stem, suffix = os.path.splitext(entry.name)
+        if entry.is_dir() or suffix.lower() not in self.suffixes:
+            strays.append((entry.path, f"not an image file (expected {', '.join(self.suffixes)})"))
+        else:
+            records.append((stem, entry.path, True, f"{prefix}{entry.name}", label))
+
+    def table_path(self, raw: Path, split: str) -> Path:
+        raise KitError(f"{self.name} has no tables: its labels are its folders ({', '.join(self.classes)}).")
+
+
+def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise KitError(
+            f"expected the {split} table at {path}, found nothing. Fix: point --raw at the folder holding "
+            f"Kaggle's files (`kit download {adapter.name}`), or make a synthetic one with "
+            f"`kit synth {adapter.name} DIR`."
+        )
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=adapter.csv_sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise KitError(f"{path} is not a readable CSV ({e}). Fix: restore it from the Kaggle download.") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    needed = [adapter.id_column]
+    if split == "train":
+        needed += [adapter.label_column] + ([adapter.group_column] if adapter.group_column else [])
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        sep = f" separated by {adapter.csv_sep!r}" if adapter.csv_sep != "," else ""
+        raise KitError(f"{path} must have columns {needed}{sep}; got {list(table.columns)} (missing {missing}). "
+                       "Fix: restore the file from the Kaggle download.")
+    return table
+
+
+def _list_folder(folder: Path) -> set[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if not e.is_dir()}
+    except FileNotFoundError:
+        raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.") from None
+
+
+def register_adapter(adapter: Adapter) -> Adapter:
+    """Add an adapter to the registry (its name must be new)."""
+    if adapter.name in _ADAPTERS:
+        raise KitError(f"an adapter named {adapter.name!r} is already registered; pick another name.")
+    _ADAPTERS[adapter.name] = adapter
+    return adapter
+
+
+def _load_competitions() -> None:
+    # Adapters register on import; importing here keeps `get_adapter` usable without a separate import.
+    importlib.import_module("competitions")
+
+
+def get_adapter(name: str) -> Adapter:
+    """Return the registered adapter ``name``; unknown names list the known ones."""
+    _load_competitions()
+    if name not in _ADAPTERS:
+        raise KitError(f"unknown competition {name!r}; known: {', '.join(list_adapters())}.")
+    return _ADAPTERS[name]
+
+
+def list_adapters() -> list[str]:
+    _load_competitions()
+    return sorted(_ADAPTERS)

@@ -1,0 +1,233 @@
+"""The `kit` command: one verb per pipeline step (see README). Also `python -m kit`.
+
+Example:
+    $ kit synth pcam data/pcam-synth/raw --train 2000 --test 500
+    $ kit ingest pcam --raw data/pcam-synth/raw --store data/pcam-synth/pcam.h5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kit.errors import KitError
+from kit.kaggle.services import add_kaggle_verbs
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_synth(args) -> None:
+    from kit.synth import synthesize
+
+    synthesize(args.competition, args.dir, args.train, args.test, args.seed)
+    print(f"wrote a synthetic {args.competition} dataset ({args.train} train, {args.test} test) to {args.dir}")
+
+
+def _cmd_ingest(args) -> None:
+    from kit import paths
+    from kit.ingest.writer import ingest
+
+    raw = args.raw or paths.default_raw(args.competition)
+    store = args.store or paths.default_store(args.competition)
+    summary = ingest(args.competition, raw, store, workers=args.workers, force=args.force, size=args.size)
+    print(summary.report())
+
+
+def _cmd_train(args) -> None:
+    from kit.train.loop import train
+
+    result = train(args.competition, store=args.store, config_file=args.config, overrides=args.set,
+                   folds=args.folds, max_minutes=args.max_minutes, run_dir=args.run_dir, workers=args.workers)
+    if not result.complete:
+        print(f"folds still to train: {result.missing_folds} (rerun the same command to continue)")
+
+
+def _cmd_predict(args) -> None:
+    from kit.infer.predict import predict_run
+
+    result = predict_run(args.run_dir, tta=args.tta, oof=args.oof, store=args.store, force=args.force)
+    line = f"predicted {len(result.test_pred)} test images with folds {result.folds} (TTA {result.tta})"
+    if result.oof_auc_tta is not None:
+        line += f"; OOF AUC {result.oof_auc:.4f} plain, {result.oof_auc_tta:.4f} with TTA"
+    print(line + f" -> {result.run_dir / 'test_pred.csv'}")
+
+
+def _cmd_ensemble(args) -> None:
+    from kit.infer.blend import blend_and_submit
+
+    csv = blend_and_submit(args.run_dirs, method=args.method, out_dir=args.out_dir, name=args.name)
+    if args.submit:
+        _upload_once(args.run_dirs[0], csv, args.message)
+
+
+def _upload_once(run_dir, csv, message) -> None:
+    """Upload ``csv`` unless it was already submitted; without credentials, say so and keep the CSV."""
+    from kit.kaggle.client import KaggleApiError, find_credentials
+    from kit.kaggle.services import submit_csv
+    from kit.run import load_run_config
+
+    competition = load_run_config(run_dir)["competition"]
+    try:
+        find_credentials()
+    except KaggleApiError as e:
+        print(f"not uploaded: {e}\nThe CSV is ready: `kit submit {competition} {csv}` uploads it later.")
+        return
+    submit_csv(competition, csv, message, skip_if_submitted=True)
+
+
+def _cmd_kernel(args) -> None:
+    from kit.kaggle.kernels import build_kernel, push_kernel
+
+    if args.action == "build":
+        if not args.competition:
+            raise KitError("expected a competition: `kit kernel build pcam`.")
+        bundle = build_kernel(args.competition, out=args.dir, user=args.user, max_minutes=args.max_minutes,
+                              overrides=args.set, bundle=args.bundle, gpu=not args.no_gpu)
+        print(f"kernel bundle in {bundle.root}: dataset {bundle.dataset_id} ({bundle.dataset_dir}), kernel "
+              f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`.")
+    else:
+        result = push_kernel(args.dir, notes=args.message or "kit bundle")
+        print(f"pushed dataset {result['dataset']} and kernel {result['kernel']} (version {result['version']}): "
+              f"{result['kernel_url'] or ''}")
+
+
+def _cmd_bench(args) -> None:
+    from kit import bench
+
+    if args.what == "ingest":
+        if not args.raw:
+            raise KitError("expected --raw DIR for `kit bench ingest`. Fix: pass a Kaggle-layout folder.")
+        figures = bench.bench_ingest(args.raw, args.competition, args.workers, args.repeat, args.size)
+    else:
+        if not args.store:
+            raise KitError(f"expected --store FILE for `kit bench {args.what}`. Fix: pass a store made by kit ingest.")
+        if args.what == "loader":
+            figures = bench.bench_loader(args.store, args.competition, threads=args.workers)
+        else:
+            figures = bench.bench_tta(args.store, backbone=args.backbone)
+    print(json.dumps(figures))
+
+
+_EPILOG = {
+    "synth": "example:\n  kit synth pcam data/pcam-synth/raw --train 2000 --test 500 --seed 0",
+    "ingest": "examples:\n  kit ingest pcam                      # data/pcam/raw -> data/pcam/pcam.h5\n"
+              "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n"
+              "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
+              "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
+    "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 3 folds\n"
+             "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
+             "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
+             "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
+    "predict": "examples:\n  kit predict runs/pcam/20261124-101500_compact_cnn\n"
+               "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof",
+    "ensemble": "examples:\n  kit ensemble runs/pcam/A                         # one run: its fold average\n"
+                "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
+                "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
+    "kernel": "examples:\n  kit kernel build pcam --user me --max-minutes 540   # or: make kernel\n"
+              "  kit kernel build pcam --set model.backbone=densenet169 --set "
+              "model.weights=/kaggle/input/keras-weights/densenet169_notop.h5\n"
+              "  kit kernel push --dir build/kernel\n\n"
+              "Attach the competition and the bundle dataset; the driver writes /kaggle/working/submission.csv.",
+    "bench": "examples:\n  kit synth pcam /tmp/pcam24k --train 20000 --test 4000 && kit bench ingest --raw /tmp/pcam24k\n"
+             "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kit", description="Batch toolkit for Kaggle image classification.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def make_parser(name, help_text, epilog):
+        return verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def verb(name, help_text):
+        return make_parser(name, help_text, _EPILOG[name])
+
+    p = verb("synth", "write a synthetic dataset in the competition's exact Kaggle layout (any adapter)")
+    p.add_argument("competition")
+    p.add_argument("dir")
+    p.add_argument("--train", type=int, default=2000, help="train images (default 2000)")
+    p.add_argument("--test", type=int, default=500, help="test images (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_cmd_synth)
+
+    p = verb("ingest", "stream the raw images into one HDF5 store (parallel, resumable)")
+    p.add_argument("competition")
+    p.add_argument("--raw", help="folder with Kaggle's files (default data/<competition>/raw)")
+    p.add_argument("--store", help="HDF5 file to write (default data/<competition>/<competition>.h5)")
+    p.add_argument("--workers", type=int, default=None, help="decode processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a finished store exists")
+    p.add_argument("--size", type=int, help="stored image side for adapters that resize (isic, chest-xray, "
+                   "head-ct); default: the adapter's")
+    p.set_defaults(run=_cmd_ingest)
+
+    p = verb("train", "train K cross-validated folds from the store into a run folder")
+    p.add_argument("competition")
+    p.add_argument("--store", help="HDF5 store (default data/<competition>/<competition>.h5)")
+    p.add_argument("--config", help="TOML file overriding the default recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--folds", help="comma-separated folds to train (default all)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget shared by the folds")
+    p.add_argument("--run-dir", help="run folder (default: the matching unfinished run, else a new one)")
+    p.add_argument("--workers", type=int, default=0, help="loader threads (default 0: in the training thread)")
+    p.set_defaults(run=_cmd_train)
+
+    p = verb("predict", "predict the test split with every fold model of a run (D4 TTA by default)")
+    p.add_argument("run_dir")
+    p.add_argument("--tta", choices=["d4", "none"], help="test-time augmentation (default: the run's config)")
+    p.add_argument("--oof", action="store_true", help="also re-score the out-of-fold rows with the same TTA")
+    p.add_argument("--store", help="store to predict from (default: the one the run trained on)")
+    p.add_argument("--force", action="store_true", help="predict again even if done with this TTA")
+    p.set_defaults(run=_cmd_predict)
+
+    p = verb("ensemble", "blend runs (fold averages) by OOF score and write a submission CSV")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--method", choices=["mean", "rank", "hill"], default="mean")
+    p.add_argument("--name", help="submission name (default: the run names)")
+    p.add_argument("--out-dir", help="submissions folder (default submissions/); the CSV goes to "
+                   "OUT_DIR/<competition>/<time>_<name>.csv")
+    p.add_argument("--submit", action="store_true",
+                   help="then upload it to Kaggle once (kit submit), when credentials exist")
+    p.add_argument("-m", "--message", help="submission description for --submit (CV score and runs are appended)")
+    p.set_defaults(run=_cmd_ensemble)
+
+    p = verb("bench", "measure a pipeline step against a naive baseline; prints one JSON line")
+    p.add_argument("what", choices=["ingest", "loader", "tta"])
+    p.add_argument("--raw", help="Kaggle-layout folder to ingest (ingest)")
+    p.add_argument("--store", help="HDF5 store (loader, tta)")
+    p.add_argument("--competition", default="pcam")
+    p.add_argument("--backbone", default="compact_cnn", help="network timed by `bench tta`")
+    p.add_argument("--workers", type=int, default=None, help="decode processes / loader threads")
+    p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
+    p.add_argument("--size", type=int, help="stored image side (ingest, resizing adapters)")
+    p.set_defaults(run=_cmd_bench)
+
+    p = verb("kernel", "build a Kaggle kernel bundle (source dataset + driver script), or push it")
+    p.add_argument("action", choices=["build", "push"])
+    p.add_argument("competition", nargs="?", help="competition to run (build)")
+    p.add_argument("--dir", default="build/kernel", help="bundle folder (default build/kernel)")
+    p.add_argument("--user", help="Kaggle username for the ids (default: from the credentials)")
+    p.add_argument("--max-minutes", type=float, default=540, help="training budget in the kernel (default 540)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override baked in")
+    p.add_argument("--bundle", default="kit-bundle", help="dataset slug of the source bundle")
+    p.add_argument("--no-gpu", action="store_true", help="run the kernel on CPU")
+    p.add_argument("-m", "--message", help="version notes for push")
+    p.set_defaults(run=_cmd_kernel)
+
+    add_kaggle_verbs(verbs, make_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KitError as e:
+        print(f"kit {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kit {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,295 @@
+"""Blend the predictions of finished runs: mean, rank mean, or Caruana hill climbing on the OOF ROC AUC.
+
+A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
+``test_pred.csv``. Runs are blended only when they share the same folds (same ids, same fold per id): OOF
+predictions of different splits cannot be compared or weighted honestly. The blend folder (``write_ensemble``)::
+
+    weights.json   method, blend OOF AUC, weights (run name -> weight), hill-climbing history
+    members.csv    name, path, oof_auc, weight
+    oof.csv        id, target, pred   (blended out-of-fold predictions, folds.csv order)
+    test_pred.csv  id, pred           (blended test predictions, submission order)
+
+Example:
+    >>> from kit.infer.ensemble import ensemble_runs, format_report
+    >>> result = ensemble_runs(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
+    >>> print(format_report(result))  # doctest: +SKIP
+    member  OOF AUC  weight
+    A        0.9512   0.600
+    B        0.9471   0.400
+    blend    0.9563   (hill)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from kit.errors import KitError
+
+__all__ = ["RunPredictions", "Member", "EnsembleResult", "METHODS", "load_run", "ensemble_runs", "average_folds",
+           "rank_normalise", "roc_auc", "write_ensemble", "format_report"]
+
+METHODS = ("mean", "rank", "hill")
+FOLD_METHODS = ("mean", "rank")
+
+
+@dataclasses.dataclass
+class RunPredictions:
+    """One run's predictions, as ``load_run`` reads them (every Series is indexed by id)."""
+
+    name: str
+    path: Path
+    folds: pd.DataFrame  # id, fold (folds.csv order)
+    oof: pd.Series  # OOF prediction per train id, folds.csv order
+    target: pd.Series  # label per train id, folds.csv order
+    test: pd.Series  # test prediction per test id, test_pred.csv (submission) order
+    competition: str | None = None
+    tta: str | None = None
+
+    @property
+    def oof_auc(self) -> float:
+        return roc_auc(self.target.to_numpy(), self.oof.to_numpy())
+
+
+@dataclasses.dataclass
+class Member:
+    name: str
+    path: Path
+    oof_auc: float
+    weight: float
+
+
+@dataclasses.dataclass
+class EnsembleResult:
+    """A blend: its members (with their own OOF AUC), weights, blended OOF/test predictions and blend OOF AUC."""
+
+    method: str
+    members: list[Member]
+    weights: dict[str, float]
+    oof: pd.DataFrame  # id, target, pred
+    test: pd.DataFrame  # id, pred
+    oof_auc: float
+    history: list[dict] = dataclasses.field(default_factory=list)  # hill climbing: one entry per step
+
+
+def roc_auc(target, pred) -> float:
+    """ROC AUC by the Mann-Whitney rank formula (ties count half; equals sklearn's ``roc_auc_score``)."""
+    y = np.asarray(target).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise KitError(f"expected OOF targets of both classes to score ROC AUC, got {n_pos} positive and {n_neg} "
+                       "negative rows. Fix: check the run's oof.csv target column.")
+    ranks = rankdata(np.asarray(pred, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def rank_normalise(pred) -> np.ndarray:
+    """Ranks of ``pred`` scaled to [0, 1] (ties share their average rank); order-preserving, so AUC is unchanged."""
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.size <= 1:
+        return np.full(pred.shape, 0.5)
+    return (rankdata(pred) - 1.0) / (pred.size - 1.0)
+
+
+def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
+    """Average fold predictions of shape (n_folds, n_test) into one prediction per test row.
+
+    ``mean`` averages the probabilities; ``rank`` averages each fold's rank-normalised predictions (in [0, 1]),
+    which ignores differences in calibration between folds.
+
+    Example:
+        >>> average_folds(np.array([[0.1, 0.9], [0.3, 0.7]])).round(3).tolist()
+        [0.2, 0.8]
+    """
+    matrix = np.asarray(test_matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] == 0:
+        raise KitError(f"expected fold predictions of shape (n_folds, n_test), got shape {matrix.shape}. "
+                       "Fix: stack one 1-D prediction array per fold.")
+    if method not in FOLD_METHODS:
+        raise KitError(f"unknown fold average {method!r}; known: {', '.join(FOLD_METHODS)}. "
+                       "Fix: --set predict.fold_average=mean.")
+    if not np.isfinite(matrix).all():
+        raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")
+    if method == "rank":
+        matrix = np.stack([rank_normalise(row) for row in matrix])
+    return matrix.mean(axis=0)
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFrame:
+    if not path.exists():
+        raise KitError(f"expected {path.name} in the run folder {path.parent}, found none. Fix: run `{command}`.")
+    frame = pd.read_csv(path, dtype={"id": str})
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KitError(f"expected columns {list(columns)} in {path}, got {list(frame.columns)}. "
+                       f"Fix: rerun `{command}` to rewrite it.")
+    if frame["id"].duplicated().any():
+        dup = frame.loc[frame["id"].duplicated(), "id"].head(5).tolist()
+        raise KitError(f"{path} lists some ids more than once, e.g. {dup}. Fix: rerun `{command}`.")
+    return frame
+
+
+def load_run(run_dir) -> RunPredictions:
+    """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``)."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise KitError(f"expected a run folder at {run}, found none. Fix: pass a folder made by `kit train`.")
+    folds = _read_csv(run / "folds.csv", ("id", "fold"), "kit train")[["id", "fold"]]
+    oof = _read_csv(run / "oof.csv", ("id", "fold", "target", "pred"), "kit train (every fold finished)")
+    test = _read_csv(run / "test_pred.csv", ("id", "pred"), f"kit predict {run}")
+    if set(oof["id"]) != set(folds["id"]):
+        missing = sorted(set(folds["id"]) - set(oof["id"]))
+        raise KitError(f"{run / 'oof.csv'} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
+                       f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes).")
+    oof = oof.set_index("id").loc[folds["id"]]
+    if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
+        raise KitError(f"{run / 'oof.csv'} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
+    for frame, name in ((oof, "oof.csv"), (test, "test_pred.csv")):
+        if not np.isfinite(frame["pred"].to_numpy(dtype=np.float64)).all():
+            raise KitError(f"{run / name} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
+                           f"rerun `kit predict {run}`.")
+    competition = tta = None
+    if (run / "config.toml").exists():
+        competition = tomllib.loads((run / "config.toml").read_text()).get("competition")
+    if (run / "metrics.json").exists():
+        metrics = json.loads((run / "metrics.json").read_text())
+        tta = metrics.get("tta", metrics.get("test_tta"))
+    return RunPredictions(
+        name=run.name, path=run, folds=folds.reset_index(drop=True),
+        oof=oof["pred"].astype(np.float64).rename("pred"), target=oof["target"].rename("target"),
+        test=test.set_index("id")["pred"].astype(np.float64), competition=competition, tta=tta)
+
+
+def _check_compatible(runs: list[RunPredictions]) -> None:
+    first = runs[0]
+    base = first.folds.set_index("id")["fold"]
+    for run in runs[1:]:
+        other = run.folds.set_index("id")["fold"]
+        only_first, only_other = sorted(set(base.index) - set(other.index)), sorted(set(other.index) - set(base.index))
+        if only_first or only_other:
+            raise KitError(
+                f"runs {first.name} and {run.name} were trained on different train ids ({len(only_first)} only in "
+                f"the first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}): "
+                "OOF predictions of different splits cannot be blended honestly. Fix: train both on the same store "
+                "with the same folds (same --set folds.seed= and folds.k, or copy folds.csv into the new run).")
+        moved = base.index[base.to_numpy() != other.loc[base.index].to_numpy()]
+        if len(moved):
+            raise KitError(
+                f"runs {first.name} and {run.name} use different fold assignments ({len(moved)} ids in another "
+                f"fold, e.g. {list(moved[:5])}): OOF predictions of different splits cannot be blended honestly. "
+                "Fix: retrain with the same folds (same --set folds.seed= and folds.k, or copy folds.csv).")
+        if (first.target.to_numpy() != run.target.loc[first.target.index].to_numpy()).any():
+            raise KitError(f"runs {first.name} and {run.name} disagree on some train labels. Fix: train both on "
+                           "the same store.")
+        if set(first.test.index) != set(run.test.index):
+            only_first = sorted(set(first.test.index) - set(run.test.index))
+            only_other = sorted(set(run.test.index) - set(first.test.index))
+            raise KitError(
+                f"runs {first.name} and {run.name} predicted different test ids ({len(only_first)} only in the "
+                f"first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}). "
+                "Fix: rerun `kit predict RUN` on both with the same store.")
+
+
+def _member_names(runs: list[RunPredictions]) -> list[str]:
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):  # same folder name under different parents: use the paths
+        names = [str(r.path) for r in runs]
+    return names
+
+
+def _hill_climb(target: np.ndarray, oof: np.ndarray, iterations: int, names: list[str]):
+    """Caruana forward selection with replacement: counts per member and the step history."""
+    scores = [roc_auc(target, p) for p in oof]
+    best = int(np.argmax(scores))
+    counts = np.zeros(len(oof), np.int64)
+    counts[best] = 1
+    total, current = oof[best].copy(), scores[best]
+    history = [{"step": 0, "added": names[best], "oof_auc": current}]
+    for step in range(1, iterations + 1):
+        n = counts.sum() + 1
+        trial = [roc_auc(target, (total + p) / n) for p in oof]
+        pick = int(np.argmax(trial))
+        if trial[pick] <= current + 1e-12:
+            break
+        counts[pick] += 1
+        total += oof[pick]
+        current = trial[pick]
+        history.append({"step": step, "added": names[pick], "oof_auc": current})
+    return counts, history
+
+
+def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> EnsembleResult:
+    """Blend runs sharing the same folds; weights come from ``method`` (``hill`` maximises the OOF ROC AUC).
+
+    ``mean`` averages probabilities; ``rank`` averages per-run rank-normalised predictions (in [0, 1]);
+    ``hill`` is Caruana's greedy forward selection with replacement from the best single run, weights =
+    selection counts / total, the test blend uses the same weights. One run gives back its own predictions.
+    """
+    if method not in METHODS:
+        raise KitError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}. Fix: --method mean.")
+    if hill_iterations < 1:
+        raise KitError(f"expected hill_iterations >= 1, got {hill_iterations}.")
+    runs = [r if isinstance(r, RunPredictions) else load_run(r) for r in run_dirs]
+    if not runs:
+        raise KitError("expected at least one run folder to blend, got none. Fix: kit ensemble RUN_DIR [RUN_DIR ...].")
+    paths = [r.path.resolve() for r in runs]
+    if len(set(paths)) < len(paths):
+        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+        raise KitError(f"the same run was passed more than once: {twice}. Fix: list each run once.")
+    _check_compatible(runs)
+    names = _member_names(runs)
+    ids, test_ids = runs[0].folds["id"], runs[0].test.index
+    target = runs[0].target.to_numpy()
+    oof = np.stack([r.oof.loc[ids].to_numpy() for r in runs])
+    test = np.stack([r.test.loc[test_ids].to_numpy() for r in runs])
+    history: list[dict] = []
+    if len(runs) == 1:
+        weights = np.ones(1)
+        oof_blend, test_blend = oof[0], test[0]
+    elif method == "hill":
+        counts, history = _hill_climb(target, oof, hill_iterations, names)
+        weights = counts / counts.sum()
+        oof_blend, test_blend = weights @ oof, weights @ test
+    else:
+        weights = np.full(len(runs), 1.0 / len(runs))
+        if method == "rank":
+            oof = np.stack([rank_normalise(p) for p in oof])
+            test = np.stack([rank_normalise(p) for p in test])
+        oof_blend, test_blend = weights @ oof, weights @ test
+    members = [Member(name, run.path, run.oof_auc, float(w)) for name, run, w in zip(names, runs, weights)]
+    return EnsembleResult(
+        method=method, members=members, weights={m.name: m.weight for m in members},
+        oof=pd.DataFrame({"id": ids.to_numpy(), "target": target, "pred": oof_blend}),
+        test=pd.DataFrame({"id": test_ids.to_numpy(), "pred": test_blend}),
+        oof_auc=roc_auc(target, oof_blend), history=history)
+
+
+def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
+    """Write weights.json, members.csv, oof.csv and test_pred.csv into ``out_dir``; return their paths by name."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("weights.json", "members.csv", "oof.csv", "test_pred.csv")}
+    paths["weights.json"].write_text(json.dumps({
+        "method": result.method, "oof_auc": result.oof_auc, "weights": result.weights,
+        "members": [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members],
+        "history": result.history}, indent=2) + "\n")
+    pd.DataFrame([{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight}
+                  for m in result.members]).to_csv(paths["members.csv"], index=False)
+    result.oof.to_csv(paths["oof.csv"], index=False)
+    result.test.to_csv(paths["test_pred.csv"], index=False)
+    return {name.split(".")[0]: path for name, path in paths.items()}
+
+
+def format_report(result: EnsembleResult) -> str:
+    """A small table: each member's OOF AUC and weight, then the blend's OOF AUC."""
+    width = max([len("member"), len("blend")] + [len(m.name) for m in result.members])
+    lines = [f"{'member':<{width}}  OOF AUC  weight"]
+    lines += [f"{m.name:<{width}}  {m.oof_auc:7.4f}  {m.weight:6.3f}" for m in result.members]
+    lines.append(f"{'blend':<{width}}  {result.oof_auc:7.4f}  ({result.method})")
+    return "\n".join(lines)

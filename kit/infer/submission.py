@@ -1,0 +1,203 @@
+"""Submission CSVs: validated before writing, written atomically, never overwritten, each with a JSON sidecar.
+
+Layout::
+
+    submissions/<competition>/<YYYYmmdd-HHMMSS>_<name>.csv    id, label: every test id once, sample_submission order,
+                                                              float probabilities (never thresholded)
+    submissions/<competition>/<YYYYmmdd-HHMMSS>_<name>.json   the caller's sidecar (runs, weights, cv score, method,
+                                                              tta) plus sha256 of the CSV bytes, rows, created
+
+Example:
+    >>> from kit.infer.submission import expected_ids_from_store, write_submission
+    >>> ids = expected_ids_from_store("data/pcam/pcam.h5")  # doctest: +SKIP
+    >>> write_submission("pcam", ids, preds, "cnn", expected_ids=ids, id_column="id",  # doctest: +SKIP
+    ...                  label_column="label", sidecar={"cv_score": 0.97})
+    PosixPath('submissions/pcam/20261124-101500_cnn.csv')
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit import paths
+from kit.errors import KitError
+from kit.ingest.store import open_store, read_table
+
+__all__ = ["validate_submission", "write_submission", "sha256_file", "expected_ids_from_store", "FLOAT_FORMAT"]
+
+FLOAT_FORMAT = "%.10g"  # round-trips float32 and keeps distinct float64 probabilities distinct (AUC ties)
+_SHOW = 10
+
+
+def _name_ids(ids) -> str:
+    """The first few ids and how many there are: "'a', 'b', ... (12 in all)"."""
+    ids = list(ids)
+    shown = ", ".join(repr(str(i)) for i in ids[:_SHOW])
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > _SHOW else f" ({len(ids)} in all)")
+
+
+def validate_submission(frame: pd.DataFrame, expected_ids, id_column: str, label_column: str) -> list[str]:
+    """Raise KitError unless ``frame`` is a valid probability submission; return warnings (e.g. hard 0/1 labels).
+
+    Refuses: columns other than exactly [id_column, label_column]; missing, extra or duplicated ids; NaN/inf or
+    non-numeric values; values outside [0, 1]; rows in another order than ``expected_ids``. Messages name the
+    offending ids (the first 10 and a count).
+
+    Example:
+        >>> validate_submission(pd.DataFrame({"id": ["a", "b"], "label": [0.2, 0.9]}), ["a", "b"], "id", "label")
+        []
+    """
+    columns = list(frame.columns)
+    if columns != [id_column, label_column]:
+        raise KitError(f"expected submission columns [{id_column!r}, {label_column!r}], got {columns}. "
+                       f"Fix: keep exactly those two columns, in that order.")
+    expected = pd.Index([str(i) for i in expected_ids])
+    if expected.duplicated().any():
+        dup = expected[expected.duplicated()]
+        raise KitError(f"the expected test ids list some ids more than once: {_name_ids(dup)}. "
+                       "Fix: rebuild the store with `kit ingest`.")
+    ids = pd.Index(frame[id_column].astype(str))
+    if ids.duplicated().any():
+        raise KitError(f"the submission lists some ids more than once: {_name_ids(ids[ids.duplicated()].unique())}. "
+                       "Fix: one row per test id (check the blend's test predictions).")
+    missing, extra = expected.difference(ids, sort=False), ids.difference(expected, sort=False)
+    if len(missing):
+        raise KitError(f"the submission misses {len(missing)} test ids: {_name_ids(missing)}. "
+                       "Fix: predict every test id of the store (`kit predict RUN`).")
+    if len(extra):
+        raise KitError(f"the submission has {len(extra)} ids that are not test ids: {_name_ids(extra)}. "
+                       "Fix: predict the test split of the competition's own store.")
+    values = pd.to_numeric(frame[label_column], errors="coerce").to_numpy(dtype=np.float64)
+    not_numeric = frame[label_column].notna().to_numpy() & np.isnan(values)
+    if not_numeric.any():
+        raise KitError(f"the submission has non-numeric {label_column!r} values for ids {_name_ids(ids[not_numeric])}. "
+                       "Fix: write float probabilities.")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise KitError(f"the submission has NaN/inf {label_column!r} values for ids {_name_ids(ids[bad])}. "
+                       "Fix: retrain or re-predict the runs that produced them.")
+    outside = (values < 0) | (values > 1)
+    if outside.any():
+        raise KitError(f"the submission has {label_column!r} values outside [0, 1] for ids {_name_ids(ids[outside])} "
+                       f"(min {values.min():.4g}, max {values.max():.4g}). Fix: submit probabilities (apply the "
+                       "sigmoid/softmax to logits).")
+    moved = ids.to_numpy() != expected.to_numpy()
+    if moved.any():
+        rows = np.flatnonzero(moved)
+        raise KitError(f"the submission's rows are not in sample_submission order ({len(rows)} rows differ, first "
+                       f"at row {rows[0]}: expected {expected[rows[0]]!r}, got {ids[rows[0]]!r}); ids out of place: "
+                       f"{_name_ids(ids[moved])}. Fix: reorder the rows to the expected test ids.")
+    warnings = []
+    if len(values) and np.isin(values, (0.0, 1.0)).all():
+        warnings.append(f"every {label_column!r} value is 0 or 1: thresholded predictions cost ROC AUC (it is scored "
+                        "on the ranking). Submit the probabilities instead.")
+    elif len(values) > 1 and np.unique(values).size == 1:
+        warnings.append(f"every {label_column!r} value is {values[0]:.4g}: a constant prediction scores ROC AUC 0.5.")
+    return warnings
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path, np.ndarray)):
+        return str(value) if isinstance(value, Path) else value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to the sidecar JSON")
+
+
+def _free_path(folder: Path, stem: str) -> Path:
+    """``folder/stem.csv``, or ``stem_2.csv``, ``stem_3.csv``, ... when a CSV or sidecar of that name exists."""
+    candidate, n = stem, 1
+    while (folder / f"{candidate}.csv").exists() or (folder / f"{candidate}.json").exists():
+        n += 1
+        candidate = f"{stem}_{n}"
+    return folder / f"{candidate}.csv"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_submission(competition: str, ids, preds, name: str, *, expected_ids, id_column: str, label_column: str,
+                     sidecar: dict, out_dir=None, reuse_identical: bool = False) -> Path:
+    """Validate and write ``<out_dir or submissions/>/<competition>/<time>_<name>.csv`` plus its ``.json`` sidecar.
+
+    Rows are put in ``expected_ids`` order (when the ids are the same set, each once); probabilities are written
+    as floats, never thresholded. Nothing is written when validation fails; an existing file is never overwritten
+    (a ``_2``, ``_3``, ... suffix is added). Warnings from ``validate_submission`` go into the sidecar and are
+    printed. With ``reuse_identical``, an earlier file with the same bytes, runs and method is returned instead.
+    """
+    ids = [str(i) for i in ids]
+    preds = np.asarray(preds, dtype=np.float64).reshape(-1)
+    if len(ids) != len(preds):
+        raise KitError(f"expected one prediction per id, got {len(ids)} ids and {len(preds)} predictions. "
+                       "Fix: pass the blend's test ids and predictions together.")
+    expected = [str(i) for i in expected_ids]
+    frame = pd.DataFrame({id_column: ids, label_column: preds})
+    if (not frame[id_column].duplicated().any() and len(ids) == len(expected) and set(ids) == set(expected)
+            and ids != expected):
+        frame = frame.set_index(id_column).loc[expected].reset_index()
+    warnings = validate_submission(frame, expected, id_column, label_column)
+    data = frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode()
+    reread = pd.read_csv(io.BytesIO(data), dtype={id_column: str}, keep_default_na=False)
+    validate_submission(reread, expected, id_column, label_column)  # what Kaggle will parse
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "submission"
+    folder = Path(out_dir if out_dir is not None else paths.submissions_dir()) / competition
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    if reuse_identical:
+        same = _identical_submission(folder, digest, sidecar)
+        if same is not None:
+            return same
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    csv = _free_path(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}")
+    _atomic_write(csv, data)
+    meta = {**sidecar, "competition": sidecar.get("competition", competition), "csv": csv.name,
+            "sha256": digest, "rows": len(frame),
+            "columns": [id_column, label_column], "warnings": warnings,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    _atomic_write(csv.with_suffix(".json"), (json.dumps(meta, indent=2, default=_json_default) + "\n").encode())
+    return csv
+
+
+def _identical_submission(folder: Path, digest: str, sidecar: dict) -> Path | None:
+    for meta_path in sorted(folder.glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        csv = meta_path.with_suffix(".csv")
+        if (meta.get("sha256") == digest and meta.get("runs") == sidecar.get("runs")
+                and meta.get("method") == sidecar.get("method") and csv.exists() and sha256_file(csv) == digest):
+            return csv
+    return None
+
+
+def expected_ids_from_store(store_path) -> list[str]:
+    """Test ids in submission (sample_submission) order, read from a finished HDF5 store."""
+    with open_store(store_path) as h5:
+        return read_table(h5, "test")["id"].tolist()

@@ -1,0 +1,1 @@
+"""Ingest: raw Kaggle files -> one HDF5 store (file codecs, the decode pool, listing and quarantine, the store writer)."""

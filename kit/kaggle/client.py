@@ -1,0 +1,397 @@
+"""A thin wrapper over the official ``kaggle`` client: credentials, retries, download, upload, submissions, leaderboard.
+
+The client is imported lazily (only when a Kaggle call is made), so the rest of kit works without credentials.
+Credentials are found the way the client finds them and are never printed, logged or stored: `find_credentials`
+reports only *where* they are. Competition calls are retried here (the client does not retry them): timeouts,
+dropped connections, HTTP 5xx and 429 back off and try again; 401/403, 404 and submission limits fail at once
+with a `KaggleApiError` saying what to fix. ``KIT_KAGGLE_RETRIES`` (default 5) and ``KIT_KAGGLE_BACKOFF``
+(seconds, default 2; 0 in tests) tune the retries.
+
+Example:
+    >>> from kit.kaggle.client import Kaggle
+    >>> Kaggle().submissions("histopathologic-cancer-detection")[0]["status"]  # doctest: +SKIP
+    'complete'
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import io
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from kit.errors import KitError
+
+__all__ = ["Credentials", "KaggleApiError", "Kaggle", "find_credentials", "config_dir", "classify_error",
+           "UPLOAD_FAILED_MESSAGE"]
+
+UPLOAD_FAILED_MESSAGE = "Could not submit to competition"  # what competition_submit returns when the PUT failed
+_LIMIT = re.compile(r"allowance|submission limit|limit of \d+|maximum number of submissions|too many submissions", re.I)
+_MATCH_SLACK = datetime.timedelta(minutes=10)  # clock skew allowed when matching a submission to our attempt
+_NO_CREDENTIALS = (
+    "expected Kaggle credentials, found none (looked for KAGGLE_API_TOKEN, ~/.kaggle/access_token, {json}, "
+    "KAGGLE_USERNAME/KAGGLE_KEY and ~/.kaggle/credentials.json). Fix: create a token at "
+    "https://www.kaggle.com/settings (API section) and save it as {json} (chmod 600), or set KAGGLE_USERNAME and "
+    "KAGGLE_KEY. Steps without uploads still work: `kit submit --dry-run`, `kit leaderboard` without --sync.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """Where the Kaggle credentials come from (never the secret itself).
+
+    Attributes:
+        method: ``access_token``, ``api_key`` or ``oauth``.
+        source: the file or environment variables that hold them.
+    """
+
+    method: str
+    source: str
+
+
+class KaggleApiError(KitError):
+    """A Kaggle call that failed; ``kind`` is credentials, not_found, limit, rejected, transient or unconfirmed."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None):
+        super().__init__(message)
+        self.kind, self.status = kind, status
+
+    @property
+    def transient(self) -> bool:
+        return self.kind == "transient"
+
+
+def config_dir() -> Path:
+    """The folder holding kaggle.json, chosen like the client does (KAGGLE_CONFIG_DIR, ~/.kaggle, XDG)."""
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return Path(os.environ["KAGGLE_CONFIG_DIR"])
+    home = Path(os.path.expanduser("~")) / ".kaggle"
+    if sys.platform.startswith("linux") and not home.exists():
+        return Path(os.environ.get("XDG_CONFIG_HOME") or Path(os.path.expanduser("~")) / ".config") / "kaggle"
+    return home
+
+
+def _warn_if_readable(path: Path) -> None:
+    if os.name != "nt" and path.is_file() and path.stat().st_mode & 0o044:
+        warnings.warn(f"your Kaggle credentials file {path} is readable by other users. Fix: chmod 600 {path}",
+                      stacklevel=3)
+
+
+def _token_source() -> tuple[str, Path | None] | None:
+    if os.environ.get("KAGGLE_KERNEL_RUN_TYPE") and os.environ.get("KAGGLE_DATA_PROXY_URL"):
+        path = os.environ.get("KAGGLE_API_V1_TOKEN")
+        if path and Path(path).is_file() and Path(path).read_text().strip():
+            return "KAGGLE_API_V1_TOKEN file", Path(path)
+    token = os.environ.get("KAGGLE_API_TOKEN")
+    if token:
+        return ("KAGGLE_API_TOKEN file", Path(token)) if Path(token).exists() else ("KAGGLE_API_TOKEN", None)
+    for name in ("access_token", "access_token.txt"):
+        path = Path(os.path.expanduser("~")) / ".kaggle" / name
+        if path.is_file() and path.read_text().strip():
+            return str(path), path
+    return None
+
+
+def find_credentials() -> Credentials:
+    """Locate Kaggle credentials in the client's order; warn when the file is readable by others.
+
+    Raises:
+        KaggleApiError: (kind ``credentials``) when there are none, naming the places looked at and the fix.
+
+    Example:
+        >>> find_credentials().method  # doctest: +SKIP
+        'api_key'
+    """
+    token = _token_source()
+    if token:
+        if token[1] is not None:
+            _warn_if_readable(token[1])
+        return Credentials("access_token", token[0])
+    config = config_dir() / "kaggle.json"
+    values = {}
+    if config.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            values = json.loads(config.read_text()) or {}
+    values = values if isinstance(values, dict) else {}
+    from_env = {k for k in ("username", "key") if os.environ.get(f"KAGGLE_{k.upper()}")}
+    if {"username", "key"} <= set(values) | from_env:
+        if from_env == {"username", "key"}:
+            return Credentials("api_key", "KAGGLE_USERNAME/KAGGLE_KEY environment variables")
+        _warn_if_readable(config)
+        return Credentials("api_key", str(config) if not from_env else f"{config} and environment variables")
+    oauth = Path(os.path.expanduser("~")) / ".kaggle" / "credentials.json"
+    if oauth.is_file():
+        _warn_if_readable(oauth)
+        return Credentials("oauth", str(oauth))
+    raise KaggleApiError(_NO_CREDENTIALS.format(json=config), "credentials")
+
+
+def classify_error(exc: BaseException, what: str) -> KaggleApiError | None:
+    """Turn a client exception into a `KaggleApiError` (None: not a network/HTTP error, let it raise).
+
+    Example:
+        >>> classify_error(TimeoutError("read timed out"), "listing files").kind
+        'transient'
+    """
+    import requests
+    import urllib3
+
+    status, text = getattr(getattr(exc, "response", None), "status_code", None), str(exc)[:300]
+    if status is None:
+        network = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+        if isinstance(exc, network):
+            return KaggleApiError(f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}). Fix: check the "
+                                  "network connection (and https://status.kaggle.com), then rerun.", "transient")
+        return None
+    if _LIMIT.search(text) and status < 500:
+        return KaggleApiError(f"{what}: Kaggle refused the submission because of the submission limit (HTTP {status}: "
+                              f"{text}). Fix: wait until the limit resets (daily limits reset at 00:00 UTC); the CSV "
+                              "is kept, resubmit it then.", "limit", status)
+    if status in (401, 403):
+        return KaggleApiError(f"{what}: Kaggle refused the credentials or the permission (HTTP {status}: {text}). Fix: "
+                              "check ~/.kaggle/kaggle.json (or KAGGLE_USERNAME/KAGGLE_KEY, KAGGLE_API_TOKEN) holds a "
+                              "current token, and that you joined the competition and accepted its rules on its "
+                              "Kaggle page.", "credentials", status)
+    if status == 404:
+        return KaggleApiError(f"{what}: Kaggle does not know this competition, or you have not joined it (HTTP 404: "
+                              f"{text}). Fix: check the slug and join the competition (accept its rules) on "
+                              "kaggle.com.", "not_found", status)
+    if status == 429 or status >= 500:
+        return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: rerun later.", "transient", status)
+    return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: read the message above; the request "
+                          "was refused as sent.", "rejected", status)
+
+
+def _retry_after(exc) -> float | None:
+    """Seconds a 429/503 asked us to wait (Retry-After in seconds), if it said."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    return _score(headers.get("Retry-After"))
+
+
+def _load_client():
+    """Import the official client quietly (``import kaggle`` authenticates at import and prints help on failure)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+    except ImportError as e:
+        raise KitError(f"expected the official `kaggle` package, could not import it ({e}). "
+                       "Fix: pip install kaggle") from e
+    return KaggleApi
+
+
+def _score(value) -> float | None:
+    """A float from one of Kaggle's string fields (scores are "" while pending), else None."""
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _submission_dict(s) -> dict:
+    return {"ref": int(s.ref or 0) or None, "file_name": s.file_name, "date": s.date,
+            "description": s.description or "", "status": s.status.name.lower() if s.status is not None else None,
+            "public_score": _score(s.public_score), "private_score": _score(s.private_score),
+            "error_description": s.error_description, "team_name": s.team_name}
+
+
+class Kaggle:
+    """The Kaggle calls kit makes, each retried with backoff on transient failures.
+
+    Args:
+        retries: extra tries after a transient failure (default ``KIT_KAGGLE_RETRIES`` or 5).
+        backoff: first delay in seconds, doubled each try, capped at ``max_delay`` (default ``KIT_KAGGLE_BACKOFF``
+            or 2); a 429's Retry-After wins when given.
+        sleep: the function that waits (tests pass a recorder).
+        quiet: hide the client's progress bars.
+
+    Example:
+        >>> Kaggle(retries=2, backoff=0).download("histopathologic-cancer-detection", "data/pcam")  # doctest: +SKIP
+        PosixPath('data/pcam/histopathologic-cancer-detection.zip')
+    """
+
+    def __init__(self, *, retries: int | None = None, backoff: float | None = None, max_delay: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep, quiet: bool = False):
+        self.retries = int(os.environ.get("KIT_KAGGLE_RETRIES", 5)) if retries is None else int(retries)
+        self.backoff = float(os.environ.get("KIT_KAGGLE_BACKOFF", 2.0)) if backoff is None else float(backoff)
+        if self.retries < 0 or self.backoff < 0:
+            raise KitError(f"expected retries >= 0 and backoff >= 0, got {self.retries} and {self.backoff}. "
+                           "Fix: check KIT_KAGGLE_RETRIES / KIT_KAGGLE_BACKOFF.")
+        self.max_delay, self.sleep, self.quiet = max_delay, sleep, quiet
+        self._api = None
+
+    @property
+    def api(self):
+        """The authenticated official ``KaggleApi`` (created on first use)."""
+        if self._api is None:
+            find_credentials()
+            api = _load_client()()
+            # The client freezes its config folder and environment flags at import; honour the current ones, and
+            # never let VERBOSE print request headers (they carry the credentials).
+            api.config_dir = str(config_dir())
+            api.config = str(config_dir() / "kaggle.json")
+            api.args = [a for a in type(api).args if a not in ("--verbose", "-v", "--local")]
+            if os.environ.get("KAGGLE_API_ENVIRONMENT") == "LOCALHOST":
+                api.args.append("--local")
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self._retrying("signing in to Kaggle", api.authenticate)
+            except SystemExit:
+                raise KaggleApiError(_NO_CREDENTIALS.format(json=config_dir() / "kaggle.json"), "credentials") from None
+            self._api = api
+        return self._api
+
+    def _delay(self, attempt: int, exc) -> float:
+        after = _retry_after(exc)
+        return min(self.max_delay, max(0.0, after) if after is not None else self.backoff * 2 ** attempt)
+
+    def _retrying(self, what: str, fn, *args, **kwargs):
+        for attempt in range(self.retries + 1):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - classified below, unknown errors re-raised
+                error = classify_error(exc, what)
+                if error is None:
+                    raise
+                if not error.transient or attempt == self.retries:
+                    if error.transient:
+                        tries = f" (gave up after {self.retries + 1} tries). Fix:"
+                        error.args = (str(error).replace(". Fix:", tries, 1),)
+                    raise error from exc
+                self.sleep(self._delay(attempt, exc))
+
+    def call(self, what: str, fn_name: str, *args, **kwargs):
+        """Call ``KaggleApi.<fn_name>(*args, **kwargs)`` with retries; ``what`` names the step in errors."""
+        return self._retrying(what, lambda: getattr(self.api, fn_name)(*args, **kwargs))
+
+    def list_files(self, slug: str) -> list[dict]:
+        """The competition's data files: ``[{"name", "size"}]``."""
+        files, token = [], None
+        for _ in range(100):
+            page = self.call(f"listing the files of {slug}", "competition_list_files", slug, page_token=token,
+                             page_size=200)
+            files += [{"name": f.name, "size": int(f.total_bytes or 0)} for f in page.files or []]
+            token = page.next_page_token
+            if not token:
+                break
+        return files
+
+    def download(self, slug: str, folder, *, force: bool = False) -> Path:
+        """Download the competition's archive into ``folder`` (a partial download resumes); returns its path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.call(f"downloading {slug}", "competition_download_files", slug, path=str(folder), force=force,
+                  quiet=self.quiet)
+        found = sorted((p for p in folder.glob(f"{slug}.*") if not p.name.endswith(".kaggle-partial")),
+                       key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise KaggleApiError(f"downloading {slug}: expected {folder}/{slug}.zip after the download, found nothing. "
+                                 "Fix: rerun `kit download`.", "rejected")
+        return found[-1]
+
+    def submissions(self, slug: str, max_pages: int = 50) -> list[dict]:
+        """Our submissions, newest first: ref, file_name, date (UTC), description, status, scores, team_name."""
+        out, seen, size = [], set(), 20  # 20: the page size the official CLI uses
+        for page in range(1, max_pages + 1):
+            batch = self.call(f"listing submissions to {slug}", "competition_submissions", slug, page_number=page,
+                              page_size=size) or []
+            new = [_submission_dict(s) for s in batch if s is not None and s.ref not in seen]
+            seen.update(s["ref"] for s in new)
+            out += new
+            if len(batch) < size or not new:
+                break
+        return out
+
+    def _find_created(self, slug: str, name: str, description: str, since, known: set | None) -> dict | None:
+        for s in self.submissions(slug, max_pages=1):
+            if known is not None and s["ref"] in known:
+                continue
+            if s["file_name"] == name and s["description"] == description and (s["date"] is None or s["date"] >= since):
+                return s
+        return None
+
+    def submit(self, slug: str, csv, description: str) -> dict:
+        """Upload ``csv`` and create a submission; returns ``{"ref", "message", "recovered"}``.
+
+        Retries transient failures, but before each retry lists our submissions: one that matches the file name and
+        description and is newer than the first try means the server took it and only the reply was lost, so it is
+        returned (``recovered``) instead of submitting twice. A failed upload (the client returns
+        "Could not submit to competition" instead of raising) counts as a failure.
+
+        Raises:
+            KaggleApiError: credentials, not_found, limit, rejected; transient after the last retry; unconfirmed
+                when a lost reply could not be checked.
+        """
+        csv, what = Path(csv), f"submitting {Path(csv).name} to {slug}"
+        since = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - _MATCH_SLACK
+        try:
+            known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
+        except KaggleApiError as e:
+            if not e.transient:
+                raise
+            known = None
+        last = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.sleep(self._delay(attempt - 1, last))
+                try:
+                    found = self._find_created(slug, csv.name, description, since, known)
+                except KaggleApiError as e:
+                    raise KaggleApiError(f"{what}: the last try may have reached Kaggle, and checking our submissions "
+                                         f"failed too (HTTP {e.status or 'no answer'}). Fix: run `kit leaderboard "
+                                         "<competition> --sync` before submitting again, to avoid a duplicate.",
+                                         "unconfirmed") from e
+                if found:
+                    return {"ref": found["ref"], "message": "submitted (reply was lost; found in our submissions)",
+                            "recovered": True}
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    response = self.api.competition_submit(str(csv), description, slug, quiet=True)
+            except Exception as exc:  # noqa: BLE001
+                error = classify_error(exc, what)
+                if error is None:
+                    raise
+                if not error.transient:
+                    raise error from exc
+                last = exc
+                continue
+            message = response.message or ""
+            if response.ref or message.lower().startswith("successfully"):
+                return {"ref": int(response.ref) or None, "message": message, "recovered": False}
+            if message == UPLOAD_FAILED_MESSAGE:
+                last = ConnectionError("the upload of the file failed")
+                continue
+            kind = "limit" if _LIMIT.search(message) else "rejected"
+            raise KaggleApiError(f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's "
+                                 "message; the CSV is kept.", kind)
+        raise KaggleApiError(f"{what}: no success after {self.retries + 1} tries (last: {last}). Fix: check the "
+                             "network and rerun; the CSV is kept.", "transient")
+
+    def leaderboard(self, slug: str, page_size: int = 200, max_pages: int = 100) -> list[dict]:
+        """The public leaderboard in rank order: ``[{"team_id", "team_name", "score", "date"}]``."""
+        from kagglesdk.competitions.types.competition_api_service import ApiGetLeaderboardRequest
+
+        def page(token):
+            with self.api.build_kaggle_client() as client:
+                request = ApiGetLeaderboardRequest()
+                request.competition_name, request.page_size = slug, page_size
+                if token:
+                    request.page_token = token
+                return client.competitions.competition_api_client.get_leaderboard(request)
+
+        rows, token = [], None
+        for _ in range(max_pages):
+            response = self._retrying(f"reading the leaderboard of {slug}", page, token)
+            for s in response.submissions or []:
+                rows.append({"team_id": s.team_id, "team_name": s.team_name, "score": _score(s.score),
+                             "date": s.submission_date})
+            token, previous = response.next_page_token, token
+            if not token or token == previous:
+                break
+        return rows

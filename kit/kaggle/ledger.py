@@ -1,0 +1,251 @@
+"""The submission ledger: one SQLite table recording every submission kit made (or found on Kaggle) and its scores.
+
+File: ``submissions/ledger.sqlite`` (``kit.paths.submissions_dir()``). Table ``submissions``, one row per attempt:
+
+==============  =======  ==========================================================================================
+column          type     meaning
+==============  =======  ==========================================================================================
+id              INTEGER  row id (primary key)
+time            TEXT     when the attempt was made (UTC, ISO 8601); Kaggle's date for rows found by ``--sync``
+competition     TEXT     kit competition name (``pcam``)
+file            TEXT     the CSV's path (its bare name for rows found on Kaggle)
+sha256          TEXT     hex SHA-256 of the CSV bytes (NULL for rows found on Kaggle)
+message         TEXT     the description sent to Kaggle
+runs            TEXT     JSON list of the run names behind the CSV (from its sidecar)
+cv_score        REAL     cross-validated score of the blend (from its sidecar)
+status          TEXT     invalid | dry_run | uploading | failed | pending | complete | error
+error           TEXT     why it failed (ours) or Kaggle's error description
+kaggle_ref      INTEGER  Kaggle's submission id, once known
+public_score    REAL     public leaderboard score, once scored
+private_score   REAL     private leaderboard score, once revealed
+rank            INTEGER  our team's public leaderboard position, on the row whose score the leaderboard counts
+teams           INTEGER  teams on the public leaderboard when ``rank`` was read
+updated         TEXT     last change of the row (UTC, ISO 8601)
+==============  =======  ==========================================================================================
+
+No credential is ever written here.
+
+Example:
+    >>> from kit.kaggle.ledger import Ledger
+    >>> ledger = Ledger("/tmp/ledger.sqlite")  # doctest: +SKIP
+    >>> row = ledger.add(competition="pcam", file="a.csv", status="dry_run", cv_score=0.97)  # doctest: +SKIP
+    >>> ledger.rows("pcam")["status"].tolist()  # doctest: +SKIP
+    ['dry_run']
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from kit import paths
+from kit.errors import KitError
+
+__all__ = ["Ledger", "COLUMNS", "STATUSES", "default_ledger", "format_ledger", "plot_cv_vs_public"]
+
+COLUMNS = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "TEXT NOT NULL", "competition": "TEXT NOT NULL",
+    "file": "TEXT", "sha256": "TEXT", "message": "TEXT", "runs": "TEXT", "cv_score": "REAL", "status": "TEXT NOT NULL",
+    "error": "TEXT", "kaggle_ref": "INTEGER", "public_score": "REAL", "private_score": "REAL", "rank": "INTEGER",
+    "teams": "INTEGER", "updated": "TEXT",
+}
+STATUSES = ("invalid", "dry_run", "uploading", "failed", "pending", "complete", "error")
+_SCHEMA_VERSION = 1
+_MATCH_SLACK = datetime.timedelta(minutes=10)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _iso(value) -> str | None:
+    """Kaggle dates are naive UTC datetimes; store them like our own times."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+    return str(value)
+
+
+def default_ledger() -> Path:
+    return paths.submissions_dir() / "ledger.sqlite"
+
+
+class Ledger:
+    """The ledger file; every method opens, commits and closes its own connection (safe across processes).
+
+    Args:
+        path: SQLite file (default ``submissions/ledger.sqlite``); created with its table on first write.
+    """
+
+    def __init__(self, path=None):
+        self.path = Path(path) if path is not None else default_ledger()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+            columns = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
+            conn.execute(f"CREATE TABLE IF NOT EXISTS submissions ({columns})")
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            raise KitError(f"expected a kit ledger (SQLite) at {self.path}, could not open it ({e}). Fix: move the "
+                           "file away; a new ledger is created on the next submission.") from e
+        return conn
+
+    @staticmethod
+    def _check(fields: dict) -> dict:
+        unknown = set(fields) - set(COLUMNS) - {"id"}
+        if unknown:
+            raise KitError(f"expected ledger columns from {sorted(COLUMNS)}, got {sorted(unknown)}.")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise KitError(f"expected a ledger status in {STATUSES}, got {fields['status']!r}.")
+        if isinstance(fields.get("runs"), (list, tuple)):
+            fields = {**fields, "runs": json.dumps([str(r) for r in fields["runs"]])}
+        return fields
+
+    def add(self, **fields) -> int:
+        """Insert a row (``time`` and ``updated`` default to now); returns its id."""
+        fields = self._check({"time": _now(), **fields, "updated": _now()})
+        names = ", ".join(f'"{k}"' for k in fields)
+        conn = self._connect()
+        try:
+            with conn:
+                cursor = conn.execute(f"INSERT INTO submissions ({names}) VALUES ({', '.join('?' * len(fields))})",
+                                      list(fields.values()))
+            return int(cursor.lastrowid)
+        finally:
+            conn.close()
+
+    def update(self, row_id: int, **fields) -> None:
+        """Change some columns of row ``row_id``."""
+        fields = self._check({**fields, "updated": _now()})
+        conn = self._connect()
+        try:
+            with conn:
+                assignments = ", ".join(f'"{k}" = ?' for k in fields)
+                conn.execute(f"UPDATE submissions SET {assignments} WHERE id = ?", [*fields.values(), row_id])
+        finally:
+            conn.close()
+
+    def rows(self, competition: str | None = None) -> pd.DataFrame:
+        """All rows (of one competition), newest first."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=list(COLUMNS))
+        conn = self._connect()
+        try:
+            where, args = ("WHERE competition = ?", [competition]) if competition else ("", [])
+            return pd.read_sql_query(f"SELECT * FROM submissions {where} ORDER BY time DESC, id DESC", conn,
+                                     params=args)
+        finally:
+            conn.close()
+
+    def merge_kaggle(self, competition: str, submissions: list[dict]) -> tuple[int, int]:
+        """Fold Kaggle's view of our submissions into the ledger; returns (rows updated, rows added).
+
+        A submission matches the row with its ``kaggle_ref``; else an ``uploading``/``failed`` row with the same file
+        name and message made shortly before it (an attempt whose reply was lost); else it is added as a new row.
+        """
+        frame = self.rows(competition)
+        updated = added = 0
+        for s in sorted(submissions, key=lambda s: (s.get("date") is None, s.get("date"))):
+            status = s.get("status") if s.get("status") in STATUSES else "pending"
+            values = {"status": status, "kaggle_ref": s["ref"], "public_score": s.get("public_score"),
+                      "private_score": s.get("private_score"), "error": s.get("error_description") or None}
+            hit = frame[frame["kaggle_ref"] == s["ref"]] if s.get("ref") else frame.iloc[:0]
+            if hit.empty:
+                hit = self._unresolved_match(frame, s)
+            if hit.empty:
+                self.add(competition=competition, time=_iso(s.get("date")) or _now(), file=s.get("file_name"),
+                         message=s.get("description"), **values)
+                added += 1
+            else:
+                row_id = int(hit["id"].iloc[0])
+                self.update(row_id, **values)
+                frame.loc[frame["id"] == row_id, "kaggle_ref"] = s["ref"]
+                updated += 1
+        return updated, added
+
+    @staticmethod
+    def _unresolved_match(frame: pd.DataFrame, s: dict) -> pd.DataFrame:
+        open_rows = frame[frame["status"].isin(["uploading", "failed"]) & frame["kaggle_ref"].isna()]
+        names = open_rows["file"].map(lambda f: Path(str(f)).name)
+        hit = open_rows[(names == s.get("file_name")) & (open_rows["message"] == (s.get("description") or ""))]
+        if s.get("date") is not None and not hit.empty:
+            when = pd.to_datetime(hit["time"], utc=True)
+            date = pd.Timestamp(_iso(s["date"]))
+            hit = hit[(when <= date + _MATCH_SLACK) & (when >= date - _MATCH_SLACK)]
+        return hit.head(1)
+
+    def set_rank(self, competition: str, rank: int, teams: int, score: float | None) -> int | None:
+        """Record our leaderboard position on the newest complete row whose public score is the leaderboard score."""
+        frame = self.rows(competition)
+        frame = frame[frame["status"] == "complete"]
+        if score is not None:
+            frame = frame[(frame["public_score"] - score).abs() < 1e-9]
+        if frame.empty:
+            return None
+        row_id = int(frame["id"].iloc[0])
+        self.update(row_id, rank=int(rank), teams=int(teams))
+        return row_id
+
+
+def format_ledger(frame: pd.DataFrame) -> str:
+    """The table ``kit leaderboard`` prints: CV vs public vs private, newest first."""
+    if frame.empty:
+        return "no submissions recorded yet"
+
+    def number(value, digits=4):
+        return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+    table = pd.DataFrame({
+        "time": frame["time"].astype(str).str.slice(0, 16).str.replace("T", " "),
+        "status": frame["status"],
+        "ref": frame["kaggle_ref"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+        "cv": frame["cv_score"].map(number),
+        "public": frame["public_score"].map(number),
+        "private": frame["private_score"].map(number),
+        "rank": [("" if pd.isna(r) else f"{int(r)}/{int(t)}" if not pd.isna(t) else str(int(r)))
+                 for r, t in zip(frame["rank"], frame["teams"])],
+        "file": frame["file"].map(lambda f: Path(str(f)).name if f is not None else ""),
+        "message": frame["message"].fillna("").map(lambda m: m if len(m) <= 48 else m[:45] + "..."),
+    })
+    return table.to_string(index=False)
+
+
+def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
+    """Scatter CV score against public score (scored rows), diagonal for reference; writes a PNG (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scored = frame.dropna(subset=["cv_score", "public_score"])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    try:
+        if scored.empty:
+            ax.text(0.5, 0.5, "no submission has both a CV and a public score yet", ha="center", va="center",
+                    fontsize=8, transform=ax.transAxes)
+        else:
+            ax.scatter(scored["cv_score"], scored["public_score"], c=range(len(scored))[::-1], cmap="viridis")
+            lo = float(min(scored["cv_score"].min(), scored["public_score"].min()))
+            hi = float(max(scored["cv_score"].max(), scored["public_score"].max()))
+            pad = max(1e-3, (hi - lo) * 0.05)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color="grey", lw=1)
+            for _, row in scored.head(10).iterrows():
+                ax.annotate(str(int(row["kaggle_ref"])) if not pd.isna(row["kaggle_ref"]) else "",
+                            (row["cv_score"], row["public_score"]), fontsize=6)
+        ax.set_xlabel("CV score (out-of-fold)")
+        ax.set_ylabel("public leaderboard score")
+        ax.set_title("CV vs public score (darker = older)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+    return path

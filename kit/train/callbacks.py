@@ -1,0 +1,182 @@
+"""Keras callbacks of a training fold: validation AUC + best checkpoint + early stopping, the LR schedule and
+the time budget, and the resume checkpoint.
+
+Example:
+    >>> from kit.train.callbacks import schedule_factor
+    >>> round(schedule_factor(progress=0.5, step=100, warmup_steps=10), 3)
+    0.5
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+__all__ = ["ValidationAUC", "CosineTimeSchedule", "PlateauSchedule", "ResumeCheckpoint", "GlobalDeadline",
+           "schedule_factor", "write_json", "binary_log_loss"]
+
+
+def write_json(path, data) -> None:
+    """Write JSON atomically: a reader never sees half a file, even after kill -9."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def binary_log_loss(target: np.ndarray, pred: np.ndarray) -> float:
+    p = np.clip(pred, 1e-7, 1 - 1e-7)
+    return float(-np.mean(target * np.log(p) + (1 - target) * np.log(1 - p)))
+
+
+class ValidationAUC(keras.callbacks.Callback):
+    """Scores the validation rows with ROC AUC every ``every`` epochs (and at the last one), keeps the best
+    weights and their predictions, and stops after ``patience`` epochs without improvement (0: never).
+
+    Adds ``val_auc`` and ``val_loss`` to the epoch logs (NaN on epochs it skips), so later callbacks see them.
+    With an optimizer that keeps an EMA of the weights (``use_ema``) the EMA weights are scored and saved; the
+    training weights are put back afterwards.
+    """
+
+    def __init__(self, valid, target, fold_dir, state, every=1, patience=0, last_epoch=None):
+        super().__init__()
+        self.valid, self.target, self.fold_dir = valid, np.asarray(target, np.float32), Path(fold_dir)
+        self.state, self.every, self.patience, self.last_epoch = state, max(1, every), patience, last_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["val_auc"], logs["val_loss"] = float("nan"), float("nan")
+        final = self.model.stop_training or epoch + 1 == self.last_epoch
+        if (epoch + 1) % self.every and not final:
+            return
+        use_ema = getattr(getattr(self.model, "optimizer", None), "use_ema", False)
+        ema = keras.callbacks.SwapEMAWeights() if use_ema else None
+        if ema is not None:
+            ema.set_model(self.model)
+            ema.on_test_begin()  # the model now holds the EMA weights
+        try:
+            self._score(epoch, logs)
+        finally:
+            if ema is not None:
+                ema.on_test_end()
+
+    def _score(self, epoch, logs):
+        pred = self.model.predict(self.valid, verbose=0).ravel().astype(np.float64)
+        if not np.isfinite(pred).all():
+            # a diverged model must not become "best"; stop the fold and keep the previous best
+            logs["val_auc"] = float("nan")
+            self.model.stop_training = True
+            self.state["stopped"] = "non-finite predictions (diverged; lower train.lr)"
+            return
+        auc = float(roc_auc_score(self.target, pred)) if len(np.unique(self.target)) > 1 else float("nan")
+        logs["val_auc"], logs["val_loss"] = auc, binary_log_loss(self.target, pred)
+        if self.state.get("best_auc") is None or auc > self.state["best_auc"]:
+            self.state.update(best_auc=auc, best_epoch=epoch + 1)
+            self.model.save_weights(self.fold_dir / "best.weights.h5")
+            np.save(self.fold_dir / "valid_pred.npy", pred)
+        elif self.patience and epoch + 1 - self.state["best_epoch"] >= self.patience:
+            self.model.stop_training = True
+            self.state["stopped"] = f"early stopping (no better val AUC for {self.patience} epochs)"
+
+
+def schedule_factor(progress: float, step: int, warmup_steps: int) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine from 1 to 0 as ``progress`` goes 0 -> 1."""
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    return warm * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+
+
+class CosineTimeSchedule(keras.callbacks.Callback):
+    """Cosine LR with warm-up whose length is the smaller of ``total_steps`` and the fold's time share.
+
+    ``progress = max(step / total_steps, elapsed / seconds)``, so under ``--max-minutes`` the schedule ends (LR
+    reaches 0 and the fold stops) exactly when the fold's share of the budget is spent, instead of being cut
+    mid-schedule at a high learning rate.
+    """
+
+    def __init__(self, base_lr, total_steps, warmup_steps, state, seconds=None):
+        super().__init__()
+        self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
+        self.state, self.seconds = state, seconds
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic() - self.state.get("elapsed_s", 0.0)
+
+    def progress(self) -> float:
+        by_steps = self.state["step"] / self.total_steps
+        by_time = (time.monotonic() - self.started) / self.seconds if self.seconds else 0.0
+        return max(by_steps, by_time)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        factor = schedule_factor(self.progress(), self.state["step"], self.warmup_steps)
+        self.model.optimizer.learning_rate = self.base_lr * factor
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.state["step"] += 1
+        self.state["elapsed_s"] = time.monotonic() - self.started
+        if self.progress() >= 1.0:
+            self.model.stop_training = True
+            self.state.setdefault("stopped", "schedule complete")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class PlateauSchedule(CosineTimeSchedule):
+    """Warm-up, then the LR is halved whenever ``val_auc`` has not improved for ``patience`` validations.
+
+    Still honours the step and time limits (stops when either is reached).
+    """
+
+    def __init__(self, base_lr, total_steps, warmup_steps, state, seconds=None, patience=2, factor=0.5):
+        super().__init__(base_lr, total_steps, warmup_steps, state, seconds)
+        self.patience, self.factor = patience, factor
+
+    def on_train_batch_begin(self, batch, logs=None):
+        warm = min(1.0, (self.state["step"] + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        self.model.optimizer.learning_rate = self.base_lr * warm * self.state.setdefault("plateau_scale", 1.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc = (logs or {}).get("val_auc", float("nan"))
+        if np.isfinite(auc):
+            if auc > self.state.setdefault("plateau_best", -1.0):
+                self.state.update(plateau_best=auc, plateau_wait=0)
+            else:
+                self.state["plateau_wait"] = self.state.get("plateau_wait", 0) + 1
+                if self.state["plateau_wait"] >= self.patience:
+                    self.state.update(plateau_scale=self.state["plateau_scale"] * self.factor, plateau_wait=0)
+        super().on_epoch_end(epoch, logs)
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """After every epoch saves the model with its optimizer (``last.keras``) and the fold state (``state.json``),
+    both atomically, so a killed fold continues from its last finished epoch."""
+
+    def __init__(self, fold_dir, state):
+        super().__init__()
+        self.fold_dir, self.state = Path(fold_dir), state
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state["epoch"] = epoch + 1
+        tmp = self.fold_dir / "last-tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.fold_dir / "last.keras")
+        write_json(self.fold_dir / "state.json", self.state)
+
+
+class GlobalDeadline(keras.callbacks.Callback):
+    """Stops the fold after the current batch once the run's wall-clock deadline has passed."""
+
+    def __init__(self, deadline, state):
+        super().__init__()
+        self.deadline, self.state = deadline, state
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+            self.state["stopped"] = "time budget (--max-minutes) spent"

@@ -1,0 +1,112 @@
+import json
+import shutil
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.train.augment import D4_VIEWS
+from kit.infer.blend import blend_and_submit
+from kit.cli.main import main
+from kit.errors import KitError
+from kit.infer.predict import predict_run, predict_tta
+from kit.ingest.store import open_store, read_table
+
+
+@pytest.fixture
+def run(trained_run, tmp_path):
+    return shutil.copytree(trained_run, tmp_path / "runs" / "pcam" / "20260101-000000_tiny")
+
+
+def _images(n=5, size=12, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+class _CountingModel:
+    """A position-sensitive 'model' (weights each pixel by where it is) that counts its forward passes."""
+
+    def __init__(self, size):
+        self.weights = np.random.default_rng(1).normal(size=(size, size, 3))
+        self.calls = 0
+
+    def predict_on_batch(self, x):
+        self.calls += 1
+        return 1 / (1 + np.exp(-(x.astype(np.float64) / 255 * self.weights).mean(axis=(1, 2, 3))))[:, None]
+
+
+def test_tta_averages_the_eight_true_dihedral_views_in_one_forward_pass():
+    images, model = _images(), _CountingModel(12)
+    got = predict_tta(model, images, D4_VIEWS)
+    assert model.calls == 1  # the 8 views went through as one batch
+    views = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
+    views += [v[:, :, ::-1] for v in views]  # the 8 elements of D4, computed independently of kit
+    expected = np.mean([model.predict_on_batch(np.ascontiguousarray(v)).ravel() for v in views], axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert not np.allclose(got, predict_tta(model, images, (0,)))  # the views really differ for this model
+
+
+def test_tta_of_a_rotation_invariant_model_equals_no_tta():
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 1, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))  # pointwise
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(x)))
+    images = _images()
+    np.testing.assert_allclose(predict_tta(model, images, D4_VIEWS), predict_tta(model, images, (0,)), atol=1e-6)
+
+
+def test_predict_run_writes_fold_and_averaged_test_predictions_and_oof_with_tta(run, train_store):
+    result = predict_run(run, tta="d4", oof=True)
+    with open_store(train_store) as h5:
+        test_ids = read_table(h5, "test")["id"].tolist()
+    pred = pd.read_csv(run / "test_pred.csv", dtype={"id": str})
+    assert pred["id"].tolist() == test_ids and pred["pred"].between(0, 1).all()
+    folds = [np.load(run / f"test_fold{f}.npy") for f in (0, 1)]
+    np.testing.assert_allclose(pred["pred"], np.mean(folds, axis=0), rtol=1e-6)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_tta"] == metrics["oof_tta"] == "d4" and metrics["oof_auc_tta"] == pytest.approx(
+        result.oof_auc_tta)
+    oof = pd.read_csv(run / "oof.csv")
+    assert {"pred", "pred_plain"} <= set(oof.columns) and not np.allclose(oof["pred"], oof["pred_plain"])
+    assert result.oof_auc_tta > 0.8
+
+    stamp = (run / "test_fold0.npy").stat().st_mtime_ns
+    predict_run(run, tta="d4", oof=True)  # done already: skipped
+    assert (run / "test_fold0.npy").stat().st_mtime_ns == stamp
+
+
+def test_predict_refuses_a_run_without_finished_folds(run):
+    for f in (0, 1):
+        (run / f"fold{f}" / "done.json").unlink()
+    with pytest.raises(KitError, match="no finished fold"):
+        predict_run(run)
+
+
+def test_ensemble_writes_a_valid_submission_once(run, tmp_path, train_store, capsys):
+    predict_run(run, tta="none")
+    out = tmp_path / "subs"
+    csv = blend_and_submit([run], out_dir=out)
+    assert csv.parent == out / "pcam"
+    sub = pd.read_csv(csv, dtype={"id": str})
+    with open_store(train_store) as h5:
+        assert sub["id"].tolist() == read_table(h5, "test")["id"].tolist()
+    assert list(sub.columns) == ["id", "label"] and sub["label"].between(0, 1).all()
+    assert sub["label"].nunique() > 2  # probabilities, not thresholded
+    meta = json.loads(csv.with_suffix(".json").read_text())
+    assert meta["runs"] == [str(run)] and meta["cv_score"] > 0.8 and meta["tta"] == ["none"]
+    assert len(list((run.parent / "ensembles").iterdir())) == 1
+
+    assert main(["ensemble", str(run), "--out-dir", str(out)]) == 0  # same runs, same values: reused
+    assert "already written" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "pcam").iterdir()) == [csv.name, csv.with_suffix(".json").name]
+    assert len(list((run.parent / "ensembles").iterdir())) == 1
+
+
+def test_ensemble_submit_without_credentials_keeps_the_csv(run, tmp_path, monkeypatch, capsys):
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    predict_run(run, tta="none")
+    assert main(["ensemble", str(run), "--out-dir", str(tmp_path / "subs"), "--submit"]) == 0
+    assert "not uploaded" in capsys.readouterr().out
+    assert len(list((tmp_path / "subs" / "pcam").glob("*.csv"))) == 1

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from kit.train.callbacks import ValidationAUC, schedule_factor
+
+
+class _ScriptedModel:
+    """Stands in for a Keras model: returns the next scripted validation predictions, records saved weights."""
+
+    def __init__(self, predictions):
+        self.predictions, self.stop_training, self.saved = list(predictions), False, 0
+
+    def predict(self, data, verbose=0):
+        return self.predictions.pop(0)
+
+    def save_weights(self, path):
+        self.saved += 1
+
+
+TARGET = np.array([0, 0, 1, 1], np.float32)
+GOOD, BAD = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0.9, 0.8, 0.2, 0.1])
+
+
+def _run(predictions, tmp_path, **kw):
+    model, state = _ScriptedModel(predictions), {}
+    callback = ValidationAUC(None, TARGET, tmp_path, state, **kw)
+    callback.set_model(model)
+    epochs = 0
+    while model.predictions and not model.stop_training:
+        logs = {}
+        callback.on_epoch_end(epochs, logs)
+        epochs += 1
+    return model, state, epochs, logs
+
+
+def test_keeps_the_best_epoch_and_stops_after_patience(tmp_path):
+    model, state, epochs, _ = _run([BAD, GOOD, BAD, BAD, BAD, BAD], tmp_path, patience=2)
+    assert state["best_epoch"] == 2 and state["best_auc"] == 1.0 and model.saved == 2
+    assert epochs == 4 and "early stopping" in state["stopped"]
+    np.testing.assert_array_equal(np.load(tmp_path / "valid_pred.npy"), GOOD)
+
+
+def test_patience_zero_never_stops_early(tmp_path):
+    _, state, epochs, _ = _run([GOOD] + [BAD] * 6, tmp_path, patience=0)
+    assert epochs == 7 and "stopped" not in state and state["best_epoch"] == 1
+
+
+def test_non_finite_predictions_stop_without_becoming_best(tmp_path):
+    model, state, epochs, logs = _run([GOOD, np.array([np.nan] * 4), GOOD], tmp_path)
+    assert epochs == 2 and state["best_epoch"] == 1 and "non-finite" in state["stopped"] and np.isnan(logs["val_auc"])
+
+
+def test_validates_every_n_epochs_and_at_the_last(tmp_path):
+    model, state, epochs, _ = _run([BAD, GOOD], tmp_path, every=3, last_epoch=5)  # validates after epochs 3 and 5
+    assert epochs == 5 and state["best_epoch"] == 5
+
+
+@pytest.mark.parametrize("progress, step, expected", [(0.0, 0, 0.1), (0.0, 9, 1.0), (0.5, 50, 0.5), (1.0, 99, 0.0)])
+def test_schedule_warms_up_linearly_then_follows_a_cosine(progress, step, expected):
+    assert schedule_factor(progress, step, warmup_steps=10) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.9), "binary_crossentropy")
+    for _ in range(5):
+        model.train_on_batch(x, y)
+    training = [w.copy() for w in model.get_weights()]
+    average = [keras.ops.convert_to_numpy(v) for v in model.optimizer._model_variables_moving_average]
+    assert not np.allclose(training[0], average[0])
+    callback = ValidationAUC(x, y, tmp_path, {})
+    callback.set_model(model)
+    callback.on_epoch_end(0, {})
+    # restored up to rounding: Keras swaps by adding and subtracting in place
+    assert all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(model.get_weights(), training))
+    model.load_weights(tmp_path / "best.weights.h5")
+    assert all(np.allclose(a, b) for a, b in zip(model.get_weights(), average))  # the saved best is the EMA
