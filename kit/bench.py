@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.ingest.writer import ingest
 from kit.ingest.listing import plan_split
 
@@ -81,7 +81,7 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
     from kit.train.loader import StoreDataset
 
     threads = threads or os.cpu_count() or 1
-    compose = build_augmentation(resolve_config(competition)["augment"]["train"])
+    compose = build_augmentation(resolve_config(competition).augment.train)
     with h5py.File(store, "r") as h5:
         n = len(h5["train/labels"])
     rows = np.arange(n)

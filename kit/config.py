@@ -1,94 +1,275 @@
-"""Experiment configuration: built-in defaults, an optional TOML file, ``--set key=value`` overrides.
+"""Experiment configuration, typed: defaults, an optional TOML file, ``--set key=value`` overrides.
 
-The resolved configuration is written into the run folder as ``config.toml`` and identifies the run: rerunning
-with the same resolved configuration resumes the same run. Keys that only change *how* a run executes (the time
-budget, which folds, loader workers) are command-line options, not configuration.
+Every section is a frozen dataclass whose fields carry a one-line description and a rule for their values.
+``resolve_config`` checks everything (unknown keys, types, ranges, choices, the backbone name) before any
+file is written, and errors list the valid keys or values. The resolved configuration is written into the run
+folder as ``config.toml`` and identifies the run: rerunning with the same resolved configuration resumes the same
+run. Keys that only change *how* a run executes (the time budget, which folds, loader workers) are command-line
+options, not configuration. ``kit config show COMPETITION`` prints it with each key's description.
 
 Example:
     >>> from kit.config import resolve_config
     >>> cfg = resolve_config("pcam", overrides=["train.epochs=3", "model.backbone='tiny_cnn'"])
-    >>> cfg["train"]["epochs"], cfg["model"]["backbone"]
+    >>> cfg.train.epochs, cfg.model.backbone
     (3, 'tiny_cnn')
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import tomllib
-from pathlib import Path
+from typing import Callable
 
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
+from kit.tomlfile import dump_toml, load_toml
 
-__all__ = ["DEFAULTS", "resolve_config", "dump_toml", "load_toml", "identity"]
+__all__ = ["Config", "FoldsConfig", "DataConfig", "ModelConfig", "TrainConfig", "AugmentConfig", "PredictConfig",
+           "resolve_config", "config_from_dict", "describe", "identity", "PRECISIONS", "SCHEDULES", "TTA_MODES",
+           "FOLD_AVERAGES"]
 
-# The default recipe is the CPU one (measured in the README); the GPU recipe changes a few keys with --set.
-DEFAULTS: dict = {
-    "competition": "",
-    "name": "",  # run-folder suffix; empty -> the backbone name
-    "seed": 0,
-    # 3 folds: under a time budget each fold model gets a third of it rather than a fifth (5: --set folds.k=5)
-    "folds": {"k": 3, "seed": 0},
-    # batch 64: on 3,200 real images it beat 128 under the same 20-minute budget (OOF 0.9577 vs 0.9552 with TTA)
-    "data": {"batch_size": 64, "in_memory": "auto", "window_chunks": 8},
-    "model": {"backbone": "compact_cnn", "weights": "", "dropout": 0.3, "crop": 0, "resize": 0, "pool": "avg"},
-    "train": {
-        "epochs": 80,  # an upper bound: under --max-minutes the time share usually ends a fold first
-        "lr": 2e-3,
-        "weight_decay": 1e-4,
-        # exponential moving average of the weights (Keras' optimizer EMA), validated and kept as the fold's
-        # best weights; 0 = off, e.g. 0.99 (a horizon of ~100 steps)
-        "ema": 0.0,
-        "warmup_epochs": 1.0,
-        "schedule": "cosine",  # cosine (with warm-up, stretched to the fold's share of the time budget) | plateau
-        # early stopping after N epochs without a better validation AUC; 0 = off. Off by default: the cosine
-        # ends each fold on time, and on a few thousand images the validation AUC is too noisy at a high LR to
-        # stop on (measured: folds stopped half-way, before the annealed end where the best weights come).
-        "patience": 0,
-        # imbalanced data: "none", "balanced" (each class weighs as much in the loss; sklearn's
-        # compute_class_weight) or a number = the positives' weight (negatives weigh 1)
-        "class_weight": "none",
-        "val_every": 2,  # validate every N epochs (and at the last); on a CPU one validation costs ~1/4 epoch
-        "precision": "auto",  # auto | float32 | mixed_float16 | mixed_bfloat16
-        "freeze_epochs": 0,  # pretrained backbones: epochs with the backbone frozen before fine-tuning
-        "finetune_lr_factor": 0.1,
-    },
-    "augment": {"train": []},  # albumentations transforms as [{name=..., **kwargs}]; default from the adapter
-    "predict": {"tta": "d4", "fold_average": "mean"},
-}
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+SCHEDULES = ("cosine", "plateau")
+TTA_MODES = ("d4", "none")
+FOLD_AVERAGES = ("mean", "rank")
 
 
-def load_toml(path) -> dict:
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise KitError(f"expected a TOML config at {path}, found nothing. Fix: check the --config path.") from None
-    except tomllib.TOMLDecodeError as e:
-        raise KitError(f"{path} is not valid TOML ({e}). Fix: correct the file.") from None
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What values a key accepts: ``expected`` in words, ``accepts(value)``, ``convert`` (e.g. int -> float), and
+    ``known`` for keys whose valid values come from a registry (listed in the error)."""
+
+    expected: str
+    accepts: Callable[[object], bool]
+    convert: Callable[[object], object] = lambda value: value
+    known: Callable[[], list[str]] | None = None
 
 
-def resolve_config(competition: str, config_file=None, overrides: list[str] = ()) -> dict:
-    """Defaults, then the adapter's augmentation, then ``config_file``, then ``overrides`` (``section.key=value``)."""
+def _integer(low: int) -> Rule:
+    return Rule(f"an integer >= {low}", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number(low: float, high: float | None = None, low_open: bool = False) -> Rule:
+    words = f"a number {'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
+
+    def accepts(v) -> bool:
+        return _is_number(v) and (v > low if low_open else v >= low) and (high is None or v < high)
+
+    return Rule(words, accepts, float)
+
+
+def _one_of(*values) -> Rule:
+    return Rule("one of " + ", ".join(repr(v) for v in values), lambda v: isinstance(v, str) and v in values)
+
+
+def _backbones() -> list[str]:
+    from kit.models import list_backbones  # imports Keras: only once a backbone name is checked
+
+    return list_backbones()
+
+
+def _pools() -> list[str]:
+    from kit.models.registry import POOLS
+
+    return list(POOLS)
+
+
+_TEXT = Rule("a string", lambda v: isinstance(v, str))
+_POOL = Rule("a head pooling", lambda v: isinstance(v, str) and v in _pools(), known=_pools)
+_BACKBONE = Rule("a registered backbone", lambda v: isinstance(v, str) and v in _backbones(), known=_backbones)
+_IN_MEMORY = Rule("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool))
+_CLASS_WEIGHT = Rule("'none', 'balanced' or a positive number (the positives' weight)",
+                     lambda v: v in ("none", "balanced") or (_is_number(v) and v > 0))
+_TRANSFORMS = Rule("a list of tables, each with a string 'name' (an albumentations transform) and its arguments",
+                   lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                                                                 for t in v),
+                   lambda v: [dict(t) for t in v])
+
+
+def _key(default, doc: str, rule: Rule):
+    """A configuration field: its default, a one-line description (``kit config show``) and its rule."""
+    meta = {"doc": doc, "rule": rule}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldsConfig:
+    # 3 folds: under a time budget each fold model gets a third of it rather than a fifth
+    k: int = _key(3, "number of cross-validation folds", _integer(2))
+    seed: int = _key(0, "seed of the fold split", _integer(0))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    # batch 64: on 3,200 real images it beat 128 under the same 20-minute budget (docs/experiments.md)
+    batch_size: int = _key(64, "training batch size (validation uses twice this)", _integer(1))
+    in_memory: str | bool = _key("auto", "load the training images into RAM: auto (when they fit), true, false",
+                                 _IN_MEMORY)
+    window_chunks: int = _key(8, "store chunks one shuffled batch may draw from (bigger: better mixing, more reads)",
+                              _integer(1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = _key("compact_cnn", "network from the backbone registry (kit.models)", _BACKBONE)
+    weights: str = _key("", "local file of pretrained backbone weights; empty = random init (never downloaded)", _TEXT)
+    dropout: float = _key(0.3, "dropout before the classifier", _number(0.0, 1.0))
+    crop: int = _key(0, "centre crop side in pixels inside the model; 0 = none", _integer(0))
+    resize: int = _key(0, "resize side in pixels inside the model; 0 = none", _integer(0))
+    pool: str = _key("avg", "head pooling: avg, avg_max (average and max) or avg_centre (plus the centre third)",
+                     _POOL)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _key(80, "upper bound on epochs; under --max-minutes the fold's time share usually ends it first",
+                       _integer(1))
+    lr: float = _key(2e-3, "peak learning rate (AdamW)", _number(0.0, low_open=True))
+    weight_decay: float = _key(1e-4, "AdamW weight decay", _number(0.0))
+    ema: float = _key(0.0, "moving average of the weights, validated and kept; 0 = off, e.g. 0.99", _number(0.0, 1.0))
+    warmup_epochs: float = _key(1.0, "linear warm-up of the learning rate, in epochs", _number(0.0))
+    schedule: str = _key("cosine", "cosine (with warm-up, stretched to the fold's time share) or plateau",
+                         _one_of(*SCHEDULES))
+    # off by default: on a few thousand images validation AUC at a high LR is too noisy to stop on
+    patience: int = _key(0, "early stopping after N validations without a better score; 0 = off", _integer(0))
+    class_weight: str | float = _key("none", "'none', 'balanced' (sklearn) or the positives' weight (a number)",
+                                     _CLASS_WEIGHT)
+    val_every: int = _key(2, "validate every N epochs (and at the last)", _integer(1))
+    precision: str = _key("auto", "auto (mixed on GPU/TPU, float32 on CPU), " + ", ".join(PRECISIONS),
+                          _one_of("auto", *PRECISIONS))
+    freeze_epochs: int = _key(0, "pretrained backbones: epochs with the backbone frozen before fine-tuning",
+                              _integer(0))
+    finetune_lr_factor: float = _key(0.1, "learning rate factor once a frozen backbone is unfrozen",
+                                     _number(0.0, low_open=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    train: list = _key([], "training augmentation, albumentations transforms as [{name=..., ...}]; default from "
+                       "the adapter", _TRANSFORMS)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    tta: str = _key("d4", "test-time augmentation: d4 (8 dihedral views) or none", _one_of(*TTA_MODES))
+    fold_average: str = _key("mean", "how fold predictions are combined: mean or rank", _one_of(*FOLD_AVERAGES))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One experiment, fully resolved. ``to_dict()`` is what ``config.toml`` holds."""
+
+    competition: str = _key("", "the adapter (kit.adapters)", _TEXT)
+    name: str = _key("", "run-folder suffix; empty = the backbone name", _TEXT)
+    seed: int = _key(0, "seed of weights, shuffling and augmentation (fold k uses seed*1000+k)", _integer(0))
+    folds: FoldsConfig = dataclasses.field(default_factory=FoldsConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _sections(cls) -> dict[str, type]:
+    return {f.name: f.default_factory for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.default_factory)}
+
+
+def config_from_dict(table: dict, source: str) -> Config:
+    """A checked ``Config`` from a (possibly partial) table; missing keys take their defaults.
+
+    Raises:
+        KitError: an unknown key (listing the known ones), a section given a value, or a bad value (saying what
+            the key accepts), naming ``source``.
+    """
+    return _build(Config, table, source, "")
+
+
+def _build(cls, table: dict, source: str, prefix: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    sections = _sections(cls)
+    unknown = [k for k in table if k not in fields]
+    if unknown:
+        known = ", ".join(f"{prefix}{k}" for k in fields)
+        raise KitError(f"unknown config key {prefix + unknown[0]!r} (from {source}); known: {known}. "
+                       f"Fix: use one of the known keys (`kit config show COMPETITION` lists them).")
+    values = {}
+    for key, value in table.items():
+        where = f"{prefix}{key}"
+        if key in sections:
+            if not isinstance(value, dict):
+                raise KitError(f"config key {where!r} is a section; got the value {value!r} (from {source}). "
+                               f"Fix: set one of its keys, e.g. {where}.{next(iter(_field_names(sections[key])))}=...")
+            values[key] = _build(sections[key], value, source, f"{where}.")
+        else:
+            values[key] = _check(fields[key].metadata["rule"], value, where, source)
+    return cls(**values)
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check(rule: Rule, value, where: str, source: str):
+    if not rule.accepts(value):
+        known = f" ({', '.join(rule.known())})" if rule.known else ""
+        raise KitError(f"config key {where!r} expects {rule.expected}{known}; got {value!r} (from {source}). "
+                       f"Fix: give {where} a valid value.")
+    return rule.convert(value)
+
+
+def resolve_config(competition: str, config_file=None, overrides: list[str] = ()) -> Config:
+    """Defaults, then the adapter's augmentation, then ``config_file``, then ``overrides`` (``section.key=value``).
+
+    Raises:
+        KitError: an unknown competition, an unreadable file or a malformed, unknown or invalid key.
+    """
     adapter = get_adapter(competition)
-    cfg = copy.deepcopy(DEFAULTS)
-    cfg["competition"] = adapter.name
-    cfg["augment"]["train"] = [dict(t) for t in adapter.train_augment]
-    if config_file:
-        _merge(cfg, load_toml(config_file), source=str(config_file))
+    table = Config().to_dict()
+    table["competition"] = adapter.name
+    table["augment"]["train"] = [dict(t) for t in adapter.train_augment]
+    layers = [(load_toml(config_file), str(config_file))] if config_file else []
     for item in overrides:
         key, sep, raw = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise KitError(f"expected --set section.key=value, got {item!r}. Fix: e.g. --set train.lr=1e-3.")
-        _merge(cfg, _nest(key.strip(), _parse_value(raw.strip())), source=f"--set {item}")
-    if not cfg["name"]:
-        cfg["name"] = cfg["model"]["backbone"]
-    return cfg
+        layers.append((_nest(key.strip(), _parse_value(raw.strip())), f"--set {item}"))
+    for layer, source in layers:
+        config_from_dict(layer, source)  # names the layer that holds a bad key or value
+        _merge(table, layer)
+    if not table["name"]:
+        table["name"] = table["model"]["backbone"]
+    if table["competition"] != adapter.name:
+        raise KitError(f"expected competition = {adapter.name!r} (the command's), got {table['competition']!r}. "
+                       "Fix: drop `competition` from the config file.")
+    return config_from_dict(table, "the resolved configuration")
 
 
-def identity(cfg: dict) -> str:
+def describe(cfg: Config) -> str:
+    """The configuration as TOML, each key followed by its one-line description (``kit config show``)."""
+    comments = {}
+    for section in dataclasses.fields(Config):
+        cls = section.default_factory if section.name in _sections(Config) else None
+        if cls is None:
+            comments[section.name] = section.metadata["doc"]
+            continue
+        for f in dataclasses.fields(cls):
+            comments[f"{section.name}.{f.name}"] = f.metadata["doc"]
+    return dump_toml(cfg.to_dict(), comments)
+
+
+def identity(cfg: Config) -> str:
     """A stable text of the resolved configuration: equal texts mean the same experiment."""
-    return json.dumps(cfg, sort_keys=True)
+    return json.dumps(cfg.to_dict(), sort_keys=True)
 
 
 def _parse_value(raw: str):
@@ -99,68 +280,15 @@ def _parse_value(raw: str):
 
 
 def _nest(dotted: str, value) -> dict:
-    out: dict = value
+    out = value
     for part in reversed(dotted.split(".")):
         out = {part: out}
     return out
 
 
-def _merge(base: dict, update: dict, source: str, prefix: str = "") -> None:
+def _merge(base: dict, update: dict) -> None:
     for key, value in update.items():
-        where = f"{prefix}{key}"
-        if key not in base:
-            known = ", ".join(f"{prefix}{k}" for k in base)
-            raise KitError(f"unknown config key {where!r} (from {source}); known: {known}.")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise KitError(f"config key {where!r} is a section; got the value {value!r} (from {source}).")
-            _merge(base[key], value, source, prefix=f"{where}.")
+        if isinstance(base.get(key), dict) and isinstance(value, dict):
+            _merge(base[key], value)
         else:
-            base[key] = _coerce(base[key], value, where, source)
-
-
-def _coerce(default, value, where: str, source: str):
-    if isinstance(default, bool) or isinstance(default, list) or default is None:
-        ok = type(value) is type(default) or default is None
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, (int, str)):
-        # "auto"-style switches also take booleans (data.in_memory = true) or numbers (train.class_weight = 5)
-        ok = isinstance(value, type(default)) or (isinstance(default, str) and isinstance(value, (bool, int, float)))
-    else:
-        ok = True
-    if not ok:
-        raise KitError(f"config key {where!r} expects a {type(default).__name__}; got {value!r} (from {source}).")
-    return value
-
-
-def dump_toml(cfg: dict) -> str:
-    """TOML text for a configuration of scalars, lists of scalars/inline tables, and nested sections.
-
-    Python has a TOML reader but no writer, and this shape is all a config needs, so kit writes its own.
-    """
-    lines, sections = [], []
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            sections.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for name, table in sections:
-        lines.append(f"\n[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
-    if isinstance(value, (list, tuple)):  # adapters declare ranges as tuples, e.g. scale=(0.9, 1.1)
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise KitError(f"cannot write {value!r} to TOML: expected a bool, number, string, list or table.")
+            base[key] = value

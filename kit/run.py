@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from kit import paths
-from kit.config import dump_toml, identity, load_toml
+from kit.config import Config, config_from_dict, identity
+from kit.tomlfile import dump_toml, load_toml
 from kit.errors import KitError
 
 __all__ = ["open_run", "load_run_config", "fold_dir", "is_fold_done", "CONFIG"]
@@ -41,29 +42,30 @@ def is_fold_done(run: Path, fold: int) -> bool:
     return (fold_dir(run, fold) / "done.json").exists()
 
 
-def load_run_config(run) -> dict:
+def load_run_config(run) -> Config:
     run = Path(run)
     if not (run / CONFIG).exists():
         raise KitError(f"expected a run folder with {CONFIG} at {run}, found none. Fix: pass a folder made by "
                        "`kit train` (runs/<competition>/<time>_<name>).")
-    return load_toml(run / CONFIG)
+    # runs made before a key existed get its default, which is what they ran with
+    return config_from_dict(load_toml(run / CONFIG), str(run / CONFIG))
 
 
-def open_run(cfg: dict, run_dir=None) -> Path:
+def open_run(cfg: Config, run_dir=None) -> Path:
     """The run folder for ``cfg``: ``run_dir`` if given, else the newest folder under runs/<competition>/ whose
     config equals ``cfg`` (so rerunning a command resumes it), else a new timestamped one. Writes config.toml."""
     if run_dir is None:
-        root = paths.runs_dir() / cfg["competition"]
-        same = [d for d in sorted(root.glob(f"*_{cfg['name']}"), reverse=True)
-                if (d / CONFIG).exists() and identity(load_toml(d / CONFIG)) == identity(cfg)]
-        run_dir = same[0] if same else root / f"{time.strftime('%Y%m%d-%H%M%S')}_{cfg['name']}"
+        root = paths.runs_dir() / cfg.competition
+        same = [d for d in sorted(root.glob(f"*_{cfg.name}"), reverse=True)
+                if (d / CONFIG).exists() and identity(load_run_config(d)) == identity(cfg)]
+        run_dir = same[0] if same else root / f"{time.strftime('%Y%m%d-%H%M%S')}_{cfg.name}"
     run = Path(run_dir)
     if (run / CONFIG).exists():
-        if identity(load_toml(run / CONFIG)) != identity(cfg):
+        if identity(load_run_config(run)) != identity(cfg):
             raise KitError(f"{run} holds a run with a different configuration; resuming it with this one would mix "
                            "two experiments. Fix: drop --run-dir (a new folder is made) or use the same config "
                            f"(see {run / CONFIG}).")
         return run
     run.mkdir(parents=True, exist_ok=True)
-    (run / CONFIG).write_text(dump_toml(cfg))
+    (run / CONFIG).write_text(dump_toml(cfg.to_dict()))
     return run

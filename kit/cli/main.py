@@ -33,6 +33,12 @@ def _cmd_ingest(args) -> None:
     print(summary.report())
 
 
+def _cmd_config(args) -> None:
+    from kit.config import describe, resolve_config
+
+    print(describe(resolve_config(args.competition, args.config, args.set)), end="")
+
+
 def _cmd_train(args) -> None:
     from kit.train.loop import train
 
@@ -66,7 +72,7 @@ def _upload_once(run_dir, csv, message) -> None:
     from kit.kaggle.services import submit_csv
     from kit.run import load_run_config
 
-    competition = load_run_config(run_dir)["competition"]
+    competition = load_run_config(run_dir).competition
     try:
         find_credentials()
     except KaggleApiError as e:
@@ -111,9 +117,13 @@ def _cmd_bench(args) -> None:
 _EPILOG = {
     "synth": "example:\n  kit synth pcam data/pcam-synth/raw --train 2000 --test 500 --seed 0",
     "ingest": "examples:\n  kit ingest pcam                      # data/pcam/raw -> data/pcam/pcam.h5\n"
-              "  kit ingest pcam --raw ../shared/pcam-sample --store data/sample.h5 --workers 2\n"
+              "  kit ingest pcam --raw data/pcam-sample/raw --store data/sample.h5 --workers 2\n"
               "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
               "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
+    "config": "examples:\n  kit config show pcam\n  kit config show pcam --set train.lr=1e-3 --set model.backbone=tiny_cnn\n"
+              "  kit config show pcam > my.toml   # edit, then: kit train pcam --config my.toml\n\n"
+              "Prints the resolved configuration as TOML, each key with a one-line description; an unknown key or "
+              "a bad value is an error listing the valid ones.",
     "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 3 folds\n"
              "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
              "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
@@ -161,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="stored image side for adapters that resize (isic, chest-xray, "
                    "head-ct); default: the adapter's")
     p.set_defaults(run=_cmd_ingest)
+
+    p = verb("config", "print the resolved, validated configuration with a description of each key")
+    p.add_argument("action", choices=["show"])
+    p.add_argument("competition")
+    p.add_argument("--config", help="TOML file overriding the default recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.set_defaults(run=_cmd_config)
 
     p = verb("train", "train K cross-validated folds from the store into a run folder")
     p.add_argument("competition")

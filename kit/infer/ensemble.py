@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
 
 __all__ = ["RunPredictions", "Member", "EnsembleResult", "METHODS", "load_run", "ensemble_runs", "average_folds",
            "rank_normalise", "roc_auc", "write_ensemble", "format_report"]
 
 METHODS = ("mean", "rank", "hill")
-FOLD_METHODS = ("mean", "rank")
 
 
 @dataclasses.dataclass
@@ -111,8 +111,8 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
     if matrix.ndim != 2 or matrix.shape[0] == 0:
         raise KitError(f"expected fold predictions of shape (n_folds, n_test), got shape {matrix.shape}. "
                        "Fix: stack one 1-D prediction array per fold.")
-    if method not in FOLD_METHODS:
-        raise KitError(f"unknown fold average {method!r}; known: {', '.join(FOLD_METHODS)}. "
+    if method not in FOLD_AVERAGES:
+        raise KitError(f"unknown fold average {method!r}; known: {', '.join(FOLD_AVERAGES)}. "
                        "Fix: --set predict.fold_average=mean.")
     if not np.isfinite(matrix).all():
         raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from kit.train.augment import D4_VIEWS, dihedral
 from kit.train.loader import StoreDataset
 from kit.infer.ensemble import average_folds
+from kit.config import TTA_MODES
 from kit.errors import KitError
 from kit.train.folds import fold_rows, load_folds
 from kit.train.summary import update_metrics
@@ -33,7 +34,6 @@ from kit.train.loop import build_model
 
 __all__ = ["predict_run", "predict_tta", "PredictResult", "TTA_MODES"]
 
-TTA_MODES = ("d4", "none")
 
 
 @dataclasses.dataclass
@@ -75,11 +75,11 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
     """
     run = Path(run_dir)
     cfg = load_run_config(run)
-    tta = tta or cfg["predict"]["tta"]
+    tta = tta or cfg.predict.tta
     views = tta_views(tta)
     env = json.loads((run / "env.json").read_text()) if (run / "env.json").exists() else {}
     store = Path(store or env.get("store", ""))
-    folds = [f for f in range(cfg["folds"]["k"]) if is_fold_done(run, f)]
+    folds = [f for f in range(cfg.folds.k) if is_fold_done(run, f)]
     if not folds:
         raise KitError(f"{run} has no finished fold to predict with. Fix: run `kit train` until a fold finishes.")
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
@@ -112,7 +112,7 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
                                                 desc=f"fold {f} OOF ({tta})")
         keras.backend.clear_session()
     test_pred = pd.DataFrame({"id": test_ids, "pred": average_folds(np.stack(test_matrix),
-                                                                     cfg["predict"]["fold_average"])})
+                                                                     cfg.predict.fold_average)})
     test_pred.to_csv(run / "test_pred.csv", index=False)
     values = dict(test_tta=tta, test_folds=folds)
     oof_auc_tta = None

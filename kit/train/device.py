@@ -17,11 +17,11 @@ import os
 
 import keras
 
+from kit.config import PRECISIONS
 from kit.errors import KitError
 
 __all__ = ["Device", "detect_device", "precision_for", "set_precision", "distribution_scope", "PRECISIONS"]
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)

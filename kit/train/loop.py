@@ -27,7 +27,7 @@ from kit import paths
 from kit.train.augment import BatchAugmenter, build_augmentation, save_augmentation
 from kit.train.callbacks import (CosineTimeSchedule, GlobalDeadline, PlateauSchedule, ResumeCheckpoint, ValidationAUC,
                            write_json)
-from kit.config import resolve_config
+from kit.config import Config, resolve_config
 from kit.train.loader import StoreDataset, fits_in_memory
 from kit.train.device import detect_device, distribution_scope, set_precision
 from kit.errors import KitError
@@ -55,12 +55,11 @@ class CVResult:
         return not self.missing_folds
 
 
-def build_model(cfg: dict, image_shape) -> keras.Model:
+def build_model(cfg: Config, image_shape) -> keras.Model:
     """The configured network (uncompiled); ``kit.infer.predict`` rebuilds the same one to load fold weights."""
-    m = cfg["model"]
-    return create_model(m["backbone"], input_shape=tuple(image_shape), weights=m["weights"] or None,
-                        dropout=m["dropout"], crop=m["crop"] or None, resize=m["resize"] or None,
-                        pool=m.get("pool", "avg"))  # runs made before model.pool existed pooled "avg"
+    m = cfg.model
+    return create_model(m.backbone, input_shape=tuple(image_shape), weights=m.weights or None, dropout=m.dropout,
+                        crop=m.crop or None, resize=m.resize or None, pool=m.pool)
 
 
 def train(competition: str, store=None, config_file=None, overrides=(), folds=None, max_minutes=None,
@@ -74,18 +73,18 @@ def train(competition: str, store=None, config_file=None, overrides=(), folds=No
         table = read_table(h5, "train")
         groups = h5["train/groups"].asstr()[:] if "train/groups" in h5 else None
         image_shape = h5["train/images"].shape[1:]
-    run = open_run(cfg, run_dir)
-    k = cfg["folds"]["k"]
-    folds_table = _folds(run, table, groups, cfg)
+    k = cfg.folds.k
     wanted = _parse_folds(folds, k)
+    compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
+    run = open_run(cfg, run_dir)
+    folds_table = _folds(run, table, groups, cfg)
 
     device = detect_device()
-    precision = set_precision(cfg["train"]["precision"], device)
-    compose = build_augmentation(cfg["augment"]["train"])
+    precision = set_precision(cfg.train.precision, device)
     if compose is not None:
         save_augmentation(compose, run / "augment.json")
     write_json(run / "env.json", environment(device, precision, store, max_minutes))
-    in_memory = cfg["data"]["in_memory"]
+    in_memory = cfg.data.in_memory
     if in_memory == "auto":
         in_memory = fits_in_memory(len(table), image_shape)
     job = _Job(cfg, store, run, folds_table, table["label"].to_numpy(np.float32), image_shape, compose, in_memory,
@@ -111,7 +110,7 @@ def train(competition: str, store=None, config_file=None, overrides=(), folds=No
 class _Job:
     """What every fold of one training call shares."""
 
-    cfg: dict
+    cfg: Config
     store: Path
     run: Path
     folds: pd.DataFrame
@@ -125,15 +124,14 @@ class _Job:
     deadline: float | None
 
 
-def _folds(run: Path, table: pd.DataFrame, groups, cfg: dict) -> pd.DataFrame:
+def _folds(run: Path, table: pd.DataFrame, groups, cfg: Config) -> pd.DataFrame:
     path = run / "folds.csv"
     if path.exists():
         folds = load_folds(path)
     else:
-        f = cfg["folds"]
-        folds = make_folds(table["id"], table["label"], f["k"], f["seed"], groups)
+        folds = make_folds(table["id"], table["label"], cfg.folds.k, cfg.folds.seed, groups)
         save_folds(folds, path)
-    check_folds(folds, cfg["folds"]["k"], ids=table["id"])
+    check_folds(folds, cfg.folds.k, ids=table["id"])
     if not (folds["id"].to_numpy() == table["id"].to_numpy()).all():
         raise KitError(f"{path} is not in the store's row order. Fix: start a new run folder for this store.")
     return folds
@@ -153,32 +151,30 @@ def _parse_folds(folds, k: int) -> list[int]:
 
 
 def _train_fold(job: _Job, fold: int, share: float | None) -> None:
-    cfg, t = job.cfg, job.cfg["train"]
+    cfg, t = job.cfg, job.cfg.train
     out = fold_dir(job.run, fold)
     out.mkdir(exist_ok=True)
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {}
     state.setdefault("step", 0)
     state.setdefault("elapsed_s", 0.0)
     state.pop("stopped", None)
-    keras.utils.set_random_seed(cfg["seed"] * 1000 + fold)
+    keras.utils.set_random_seed(cfg.seed * 1000 + fold)
     train_rows, valid_rows = fold_rows(job.folds, fold)
     loader = dict(workers=job.workers, use_multiprocessing=False) if job.workers > 1 else {}
     common = dict(in_memory=job.in_memory, **loader)
-    data = StoreDataset(job.store, "train", train_rows, cfg["data"]["batch_size"], shuffle=True,
-                        class_weight=class_weights(t["class_weight"], job.labels[train_rows]),
+    data = StoreDataset(job.store, "train", train_rows, cfg.data.batch_size, shuffle=True,
+                        class_weight=class_weights(t.class_weight, job.labels[train_rows]),
                         augment=BatchAugmenter(job.compose) if job.compose is not None else None,
-                        seed=cfg["seed"] * 1000 + fold, epoch=state.get("epoch", 0),
-                        window_chunks=cfg["data"]["window_chunks"], **common)
-    valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg["data"]["batch_size"], labels=False, **common)
+                        seed=cfg.seed * 1000 + fold, epoch=state.get("epoch", 0),
+                        window_chunks=cfg.data.window_chunks, **common)
+    valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, **common)
     steps = len(data)
     seconds = None if share is None else share + state["elapsed_s"]
-    if t["schedule"] not in ("cosine", "plateau"):
-        raise KitError(f"expected train.schedule cosine or plateau; got {t['schedule']!r}.")
-    schedule_cls = PlateauSchedule if t["schedule"] == "plateau" else CosineTimeSchedule
+    schedule_cls = PlateauSchedule if t.schedule == "plateau" else CosineTimeSchedule
     # Pretrained backbones warm up frozen (the new head must not wreck the ImageNet features), then fine-tune.
-    freeze = t["freeze_epochs"] if is_pretrainable(cfg["model"]["backbone"]) and cfg["model"]["weights"] else 0
-    finetune_lr = t["lr"] * t["finetune_lr_factor"] if freeze else t["lr"]
-    phases = [(0, freeze, False, t["lr"]), (freeze, t["epochs"], True, finetune_lr)]
+    freeze = t.freeze_epochs if is_pretrainable(cfg.model.backbone) and cfg.model.weights else 0
+    finetune_lr = t.lr * t.finetune_lr_factor if freeze else t.lr
+    phases = [(0, freeze, False, t.lr), (freeze, t.epochs, True, finetune_lr)]
     _truncate_history(out / "history.csv", state.get("epoch", 0))
     history = keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)
     fold_started = time.monotonic()
@@ -189,10 +185,10 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         with job.scope():
             model = _fold_model(job, out, epoch, start, trainable, lr)
         callbacks = [
-            schedule_cls(lr, t["epochs"] * steps, int(t["warmup_epochs"] * steps), state, seconds),
+            schedule_cls(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds),
             GlobalDeadline(job.deadline, state),
-            ValidationAUC(valid, job.labels[valid_rows], out, state, every=t["val_every"], patience=t["patience"],
-                          last_epoch=t["epochs"]),
+            ValidationAUC(valid, job.labels[valid_rows], out, state, every=t.val_every, patience=t.patience,
+                          last_epoch=t.epochs),
             history,
             ResumeCheckpoint(out, state),
         ]
@@ -251,10 +247,8 @@ def _fold_model(job: _Job, out: Path, epoch: int, phase_start: int, trainable: b
     else:
         model = build_model(job.cfg, job.image_shape)
     set_backbone_trainable(model, trainable)
-    t = job.cfg["train"]
-    if not 0.0 <= t["ema"] < 1.0:
-        raise KitError(f"expected train.ema in [0, 1) (0 = off, e.g. 0.99); got {t['ema']}.")
-    optimizer = keras.optimizers.AdamW(lr, weight_decay=t["weight_decay"], use_ema=t["ema"] > 0,
-                                       ema_momentum=t["ema"] or 0.99)
+    t = job.cfg.train
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0,
+                                       ema_momentum=t.ema or 0.99)
     model.compile(optimizer, "binary_crossentropy")
     return model
