@@ -24,7 +24,7 @@ endif
 SYNTH_TRAIN ?= 2000
 SYNTH_TEST  ?= 500
 
-.PHONY: install test pcam-download pcam-data pcam-train pcam-predict pcam-submit kernel kernel-push clean
+.PHONY: install test test-fast lint format pcam-download pcam-data pcam-train pcam-predict pcam-submit kernel kernel-push clean
 
 $(BIN)/kit: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,20 @@ $(BIN)/kit: setup.cfg pyproject.toml
 
 install: $(BIN)/kit
 
+# The whole suite (CI's command); test-fast skips the end-to-end tests marked slow, for the edit-test loop.
 test: $(BIN)/kit
 	$(BIN)/python -m pytest -q
+
+test-fast: $(BIN)/kit
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(BIN)/kit
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/kit
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 $(PCAM_RAW)/train_labels.csv: | $(BIN)/kit
 	$(KIT) synth pcam $(PCAM_RAW) --train $(SYNTH_TRAIN) --test $(SYNTH_TEST) --seed 0
