@@ -8,10 +8,12 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import os
 import resource
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from kit.adapters.registry import get_adapter
 from kit.ingest.writer import ingest
 from kit.ingest.listing import plan_split
 
-__all__ = ["bench_ingest", "bench_loader", "bench_tta"]
+__all__ = ["bench_ingest", "bench_loader", "bench_tta", "augmentation_throughput"]
 
 
 def _pillow_loop(paths: list[str], spec) -> float:
@@ -76,7 +78,7 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
     alone, batched and per image."""
     import h5py
 
-    from kit.train.augment import BatchAugmenter, augmentation_throughput, build_augmentation
+    from kit.train.augment import BatchAugmenter, build_augmentation
     from kit.config import resolve_config
     from kit.train.loader import StoreDataset
 
@@ -134,3 +136,53 @@ def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_siz
     return {"bench": "tta", "backbone": backbone, "images": n, "views": 8, "tta_s": round(tta, 3),
             "eight_plain_passes_s": round(plain, 3), "tta_images_per_s": round(n / tta),
             "overhead_pct": round(100 * (tta / plain - 1), 1)}
+
+
+def augmentation_throughput(images: np.ndarray, compose, seconds: float = 2.0, batch_size: int = 128,
+                            threads: int = 2) -> dict:
+    """Images/s of ``BatchAugmenter`` and of the per-image albumentations loop on the same images.
+
+    Both run in ``threads`` threads, each repeatedly augmenting ``batch_size``-image batches for about
+    ``seconds``, the way loader threads do.
+
+    Example:
+        >>> x = np.random.default_rng(0).integers(0, 256, (256, 96, 96, 3), dtype=np.uint8)
+        >>> augmentation_throughput(x, build_augmentation(get_adapter("pcam").train_augment), 1.0)  # doctest: +SKIP
+        {'batch_images_per_s': ..., 'per_image_images_per_s': ..., 'speedup': ...}
+    """
+    images = np.ascontiguousarray(images)
+    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+    from kit.train.augment import BatchAugmenter
+
+    augmenter = BatchAugmenter(compose)
+
+    def batched(worker):
+        rng = np.random.default_rng(worker)
+        return lambda batch: augmenter(batch, rng)
+
+    def per_image(worker):
+        private = copy.deepcopy(compose)
+        private.set_random_seed(worker)
+        return lambda batch: [private(image=image)["image"] for image in batch]
+
+    rates = {name: _rate(make, batches, seconds, threads) for name, make in
+             (("batch_images_per_s", batched), ("per_image_images_per_s", per_image))}
+    rates["speedup"] = round(rates["batch_images_per_s"] / rates["per_image_images_per_s"], 1)
+    return {"images": len(images), "shape": list(images.shape[1:]), "threads": threads, **rates}
+
+
+def _rate(make, batches, seconds: float, threads: int) -> int:
+    """Images/s of ``threads`` workers, each calling its ``make(worker)`` on the batches for ``seconds``."""
+    def work(worker):
+        fn, done, started = make(worker), 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            for batch in batches:
+                fn(batch)
+                done += len(batch)
+        return done
+
+    make(threads)(batches[0])  # warm code paths and caches once
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        done = sum(pool.map(work, range(threads)))
+    return round(done / (time.perf_counter() - started))

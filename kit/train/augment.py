@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,7 +38,7 @@ except ImportError:  # pragma: no cover - stringzilla comes with albumentations 
     _translate = None
 
 __all__ = ["build_augmentation", "save_augmentation", "load_augmentation", "BatchAugmenter",
-           "D4_VIEWS", "D4_ELEMENTS", "dihedral", "inverse_dihedral", "augmentation_throughput"]
+           "D4_VIEWS", "D4_ELEMENTS", "dihedral", "inverse_dihedral"]
 
 # Element k = r + 4 * f is "flip vertically f times, then rotate 90 degrees counter-clockwise r times"; this is
 # albumentations' own order of the D4 group, so view k is ``A.D4().apply(image, group_element=D4_ELEMENTS[k])``.
@@ -384,51 +383,3 @@ def _run(images: np.ndarray, plan, start: int) -> np.ndarray:
                            "transforms, or square images for rotations.")
         images[rows] = result
     return images if owned else images.copy()
-
-
-def augmentation_throughput(images: np.ndarray, compose, seconds: float = 2.0, batch_size: int = 128,
-                            threads: int = 2) -> dict:
-    """Images/s of ``BatchAugmenter`` and of the per-image albumentations loop on the same images.
-
-    Both run in ``threads`` threads, each repeatedly augmenting ``batch_size``-image batches for about
-    ``seconds``, the way loader threads do.
-
-    Example:
-        >>> x = np.random.default_rng(0).integers(0, 256, (256, 96, 96, 3), dtype=np.uint8)
-        >>> augmentation_throughput(x, build_augmentation(get_adapter("pcam").train_augment), 1.0)  # doctest: +SKIP
-        {'batch_images_per_s': ..., 'per_image_images_per_s': ..., 'speedup': ...}
-    """
-    images = np.ascontiguousarray(images)
-    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
-    augmenter = BatchAugmenter(compose)
-
-    def batched(worker):
-        rng = np.random.default_rng(worker)
-        return lambda batch: augmenter(batch, rng)
-
-    def per_image(worker):
-        private = copy.deepcopy(compose)
-        private.set_random_seed(worker)
-        return lambda batch: [private(image=image)["image"] for image in batch]
-
-    rates = {name: _rate(make, batches, seconds, threads) for name, make in
-             (("batch_images_per_s", batched), ("per_image_images_per_s", per_image))}
-    rates["speedup"] = round(rates["batch_images_per_s"] / rates["per_image_images_per_s"], 1)
-    return {"images": len(images), "shape": list(images.shape[1:]), "threads": threads, **rates}
-
-
-def _rate(make, batches, seconds: float, threads: int) -> int:
-    """Images/s of ``threads`` workers, each calling its ``make(worker)`` on the batches for ``seconds``."""
-    def work(worker):
-        fn, done, started = make(worker), 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            for batch in batches:
-                fn(batch)
-                done += len(batch)
-        return done
-
-    make(threads)(batches[0])  # warm code paths and caches once
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        done = sum(pool.map(work, range(threads)))
-    return round(done / (time.perf_counter() - started))

@@ -6,9 +6,9 @@ import pytest
 
 import kit.train.augment as augment_module
 from kit.train.augment import (D4_ELEMENTS, D4_VIEWS, BatchAugmenter, _apply_alpha_beta, _apply_hsv,
-                         _rbc_params, augmentation_throughput, build_augmentation, dihedral, inverse_dihedral,
+                         _rbc_params, build_augmentation, dihedral, inverse_dihedral,
                          load_augmentation, save_augmentation)
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 
 PCAM_DEFAULT_TRAIN = get_adapter("pcam").train_augment
@@ -268,10 +268,3 @@ def test_empty_declarations_build_nothing_and_lists_build_a_compose():
     assert compose.transforms[0].hue_shift_limit == (-5, 5) and compose.transforms[0].p == 0.25
     assert [type(t).__name__ for t in build_augmentation(PCAM_DEFAULT_TRAIN).transforms] == [
         "D4", "HueSaturationValue", "RandomBrightnessContrast"]
-
-
-def test_augmentation_throughput_reports_both_rates():
-    images = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-    report = augmentation_throughput(images, build_augmentation(PCAM_DEFAULT_TRAIN), seconds=0.05, batch_size=16)
-    assert report["batch_images_per_s"] > 0 and report["per_image_images_per_s"] > 0
-    assert report["threads"] == 2 and report["shape"] == [16, 16, 3] and report["speedup"] > 0
