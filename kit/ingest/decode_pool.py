@@ -1,7 +1,7 @@
 """Decode blocks of image files in worker processes straight into shared memory.
 
-Returning decoded arrays from a process pool pickles every pixel (measured: ~8,800 img/s with 2 processes versus
-~22,700 decoding in threads). Here workers write into slots of one shared buffer and return only the failures,
+Returning decoded arrays from a process pool pickles every pixel, which costs more than the decode itself
+(measured: a pickling pool ran at less than half the rate of threads; docs/benchmarks.md). Here workers write into slots of one shared buffer and return only the failures,
 so the parallel decode costs no pixel copies between processes.
 
 Example:
@@ -49,8 +49,7 @@ def _decode_into(out: np.ndarray, paths: list[str], spec: ImageSpec) -> list[tup
 
 
 def _context() -> mp.context.BaseContext:
-    # fork starts a worker in ~20 ms, spawn in ~500 ms (measured: 20,000 images took 0.37 s forked, 1.49 s
-    # spawned). Forking after TensorFlow/JAX started their thread pools can deadlock, so those parents spawn.
+    # fork starts a worker many times faster than spawn (measured: 4x on a 20,000-image ingest). Forking after TensorFlow/JAX started their thread pools can deadlock, so those parents spawn.
     unsafe = any(name in sys.modules for name in ("tensorflow", "jax", "torch"))
     if "fork" in mp.get_all_start_methods() and not unsafe:
         return mp.get_context("fork")

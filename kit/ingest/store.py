@@ -28,7 +28,7 @@ from kit.errors import KitError
 
 __all__ = ["open_store", "is_complete", "read_quarantine", "read_table", "chunk_rows", "CHUNK", "QUARANTINE_FIELDS"]
 
-CHUNK = 256  # images per HDF5 chunk at PCam's 96x96x3: contiguous slices of whole chunks read at ~860,000 img/s
+CHUNK = 256  # images per HDF5 chunk: the loader reads whole chunks, never single rows (see kit.train.loader)
 QUARANTINE_FIELDS = ("split", "id", "path", "reason")
 
 

@@ -1,8 +1,7 @@
 """A minimal codec for baseline, uncompressed, single-strip RGB TIFFs: the layout of every Kaggle PCam file.
 
 Why our own: PCam TIFFs are one uncompressed strip behind a fixed 15-entry header, so slicing the pixels out
-of the file bytes runs at ~79,000 img/s per core versus ~29,000 for OpenCV and ~7,200 for Pillow (measured in
-DESIGN.md). Anything outside this narrow layout returns None and the caller falls back to OpenCV. The encoder
+of the file bytes runs about 2.7x faster than OpenCV and 11x faster than Pillow (docs/benchmarks.md). Anything outside this narrow layout returns None and the caller falls back to OpenCV. The encoder
 writes the exact layout Kaggle's files have (tifffile 2018 style), so synthetic data exercises the same path.
 
 Example:

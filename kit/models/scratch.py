@@ -55,8 +55,7 @@ def compact_cnn(input_shape, weights=None) -> keras.Model:
 
     A plain CNN spends most of its time on its full-resolution stage. The stride-2 stem halves the resolution
     first, which cuts the multiply-adds ~3.4x (140M vs 475M per 96x96 image) for the same parameters and depth.
-    Measured training at batch 128 on 2 CPU cores: ~4x the images/s of the same stages without the stem
-    (see ``kit.models`` docs for the figures).
+    Training ran ~4x faster than the same stages without the stem (docs/benchmarks.md).
 
     Example:
         >>> compact_cnn((96, 96, 3)).output_shape

@@ -1,7 +1,7 @@
 """A ``keras.utils.PyDataset`` over the HDF5 store, restricted to some rows (a fold's training or validation set).
 
-HDF5 reads whole chunks fast (~860,000 img/s) and single rows slowly (~680 img/s), so a shuffled epoch is
-built from chunks: the chunk order is shuffled, chunks are grouped into windows of ``window_chunks``, and the
+HDF5 reads whole chunks about a thousand times faster than single random rows (docs/benchmarks.md), so a
+shuffled epoch is built from chunks: the chunk order is shuffled, chunks are grouped into windows of ``window_chunks``, and the
 rows of each window are shuffled together (a shuffle buffer of ``window_chunks`` chunks: 2,048 PCam images). A
 batch then touches only the chunks of its window, which an LRU cache keeps. With ``in_memory=True`` the rows are
 loaded once and every epoch is a full random permutation. The order of an epoch and the augmentation of each batch
