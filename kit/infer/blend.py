@@ -15,7 +15,7 @@ from kit.adapters.base import get_adapter
 from kit.infer.ensemble import ensemble_runs, format_report, write_ensemble
 from kit.errors import KitError
 from kit.run import load_run_config
-from kit.infer.submission import expected_ids_from_store, write_submission
+from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
 
 __all__ = ["blend_and_submit"]
 
@@ -41,16 +41,16 @@ def blend_and_submit(run_dirs, method: str = "mean", out_dir=None, name: str | N
         print(format_report(result))
     store = json.loads((runs[0] / "env.json").read_text())["store"]
     metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
-    sidecar = {
-        "competition": competition,
-        "runs": [str(r) for r in runs],
-        "method": method,
-        "weights": result.weights,
-        "cv_score": result.oof_auc,
-        "member_cv": {m.name: m.oof_auc for m in result.members},
-        "tta": sorted({m.get("test_tta", "none") for m in metrics}),
-        "blend_dir": str(blend_dir),
-    }
+    sidecar = Sidecar(
+        competition=competition,
+        runs=tuple(str(r) for r in runs),
+        method=method,
+        weights=result.weights,
+        cv_score=result.oof_auc,
+        member_cv={m.name: m.oof_auc for m in result.members},
+        tta=sorted({m.get("test_tta", "none") for m in metrics}),
+        blend_dir=str(blend_dir),
+    )
     out_dir = Path(out_dir or paths.submissions_dir())
     earlier = set((out_dir / competition).glob("*.csv"))
     csv = write_submission(competition, result.test["id"].tolist(), result.test["pred"].to_numpy(), name,

@@ -1,21 +1,24 @@
-"""Submission CSVs: validated before writing, written atomically, never overwritten, each with a JSON sidecar.
+"""Submission CSVs and their sidecars: validated before writing, written atomically, never overwritten.
 
 Layout::
 
     submissions/<competition>/<YYYYmmdd-HHMMSS>_<name>.csv    id, label: every test id once, sample_submission order,
                                                               float probabilities (never thresholded)
-    submissions/<competition>/<YYYYmmdd-HHMMSS>_<name>.json   the caller's sidecar (runs, weights, cv score, method,
-                                                              tta) plus sha256 of the CSV bytes, rows, created
+    submissions/<competition>/<YYYYmmdd-HHMMSS>_<name>.json   the `Sidecar`: what made the CSV (runs, weights, cv score,
+                                                              method, tta) plus sha256 of the CSV bytes, rows, created
 
 Example:
-    >>> from kit.infer.submission import expected_ids_from_store, write_submission
+    >>> from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
     >>> ids = expected_ids_from_store("data/pcam/pcam.h5")  # doctest: +SKIP
     >>> write_submission("pcam", ids, preds, "cnn", expected_ids=ids, id_column="id",  # doctest: +SKIP
-    ...                  label_column="label", sidecar={"cv_score": 0.97})
+    ...                  label_column="label", sidecar=Sidecar(cv_score=0.97))
     PosixPath('submissions/pcam/20261124-101500_cnn.csv')
+    >>> Sidecar.read("submissions/pcam/20261124-101500_cnn.csv").cv_score  # doctest: +SKIP
+    0.97
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import io
@@ -33,10 +36,112 @@ from kit import paths
 from kit.errors import KitError
 from kit.ingest.store import open_store, read_table
 
-__all__ = ["validate_submission", "write_submission", "sha256_file", "expected_ids_from_store", "FLOAT_FORMAT"]
+__all__ = ["Sidecar", "validate_submission", "write_submission", "sha256_file", "expected_ids_from_store",
+           "FLOAT_FORMAT"]
 
 FLOAT_FORMAT = "%.10g"  # round-trips float32 and keeps distinct float64 probabilities distinct (AUC ties)
 _SHOW = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Sidecar:
+    """What a submission CSV was made from: the JSON file next to it (``<csv stem>.json``).
+
+    The blend fills the first fields; `write_submission` adds the file's own (csv ... created). Keys kit does not
+    know (e.g. ``partial``) are kept in ``extra`` and written back; every field is optional, so sidecars written
+    by older kit versions (plain JSON dicts) still read.
+
+    Attributes:
+        competition: kit competition name.
+        runs: run folders blended, in order.
+        method: blend method (mean, rank, hill).
+        weights: blend weight per run name.
+        cv_score: out-of-fold score of the blend.
+        member_cv: out-of-fold score per run name.
+        tta: test-time augmentation of the runs' test predictions.
+        blend_dir: where the blend was saved.
+        csv, sha256, rows, columns, warnings, created: the CSV's name, hex SHA-256 of its bytes, row count,
+            columns, validation warnings and creation time (UTC, ISO 8601).
+        extra: any other keys.
+
+    Example:
+        >>> Sidecar(runs=["runs/pcam/20260101-000000_cnn"], cv_score=0.97).run_names
+        ('20260101-000000_cnn',)
+    """
+
+    competition: str | None = None
+    runs: tuple[str, ...] | None = None
+    method: str | None = None
+    weights: dict | list | None = None
+    cv_score: float | None = None
+    member_cv: dict | None = None
+    tta: list | str | None = None
+    blend_dir: str | None = None
+    csv: str | None = None
+    sha256: str | None = None
+    rows: int | None = None
+    columns: list | None = None
+    warnings: list | None = None
+    created: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        # Normalise what JSON and callers hand over: runs as a tuple of strings, the score as a float or nothing.
+        runs = self.runs
+        if runs is not None:
+            runs = tuple(str(r) for r in (runs if isinstance(runs, (list, tuple)) else [runs]))
+            object.__setattr__(self, "runs", runs)
+        score = self.cv_score
+        number = isinstance(score, (int, float, np.number)) and not isinstance(score, bool)
+        object.__setattr__(self, "cv_score", float(score) if number else None)
+
+    @property
+    def run_names(self) -> tuple[str, ...]:
+        """The runs' folder names (what the submission message and the ledger show)."""
+        return tuple(Path(r).name for r in self.runs or ())
+
+    @staticmethod
+    def path_for(csv) -> Path:
+        """The sidecar file of ``csv``."""
+        return Path(csv).with_suffix(".json")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Sidecar:
+        """A sidecar from its JSON object; unknown keys go to ``extra``."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
+
+    def to_dict(self) -> dict:
+        """The JSON object: fields that are set, then ``extra``."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "extra" and getattr(self, f.name) is not None}
+        if self.runs is not None:
+            data["runs"] = list(self.runs)
+        return {**data, **self.extra}
+
+    @classmethod
+    def read(cls, csv) -> Sidecar:
+        """The sidecar of ``csv``; an empty one when there is none (a CSV made elsewhere).
+
+        Raises:
+            KitError: when the file is not JSON.
+        """
+        path = cls.path_for(csv)
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as e:
+            raise KitError(f"expected JSON in the sidecar {path}, could not parse it ({e}). Fix: repair or delete "
+                           "it.") from e
+        return cls.from_dict(data) if isinstance(data, dict) else cls()
+
+    def write(self, csv) -> Path:
+        """Write the sidecar of ``csv`` atomically; returns its path."""
+        path = self.path_for(csv)
+        _atomic_write(path, (json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n").encode())
+        return path
 
 
 def _name_ids(ids) -> str:
@@ -142,14 +247,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_submission(competition: str, ids, preds, name: str, *, expected_ids, id_column: str, label_column: str,
-                     sidecar: dict, out_dir=None, reuse_identical: bool = False) -> Path:
+                     sidecar: Sidecar | dict, out_dir=None, reuse_identical: bool = False) -> Path:
     """Validate and write ``<out_dir or submissions/>/<competition>/<time>_<name>.csv`` plus its ``.json`` sidecar.
 
     Rows are put in ``expected_ids`` order (when the ids are the same set, each once); probabilities are written
     as floats, never thresholded. Nothing is written when validation fails; an existing file is never overwritten
     (a ``_2``, ``_3``, ... suffix is added). Warnings from ``validate_submission`` go into the sidecar and are
     printed. With ``reuse_identical``, an earlier file with the same bytes, runs and method is returned instead.
+    ``sidecar`` may be a plain dict (read like a sidecar file).
     """
+    sidecar = sidecar if isinstance(sidecar, Sidecar) else Sidecar.from_dict(dict(sidecar))
     ids = [str(i) for i in ids]
     preds = np.asarray(preds, dtype=np.float64).reshape(-1)
     if len(ids) != len(preds):
@@ -176,23 +283,20 @@ def write_submission(competition: str, ids, preds, name: str, *, expected_ids, i
         print(f"warning: {warning}", file=sys.stderr)
     csv = _free_path(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}")
     _atomic_write(csv, data)
-    meta = {**sidecar, "competition": sidecar.get("competition", competition), "csv": csv.name,
-            "sha256": digest, "rows": len(frame),
-            "columns": [id_column, label_column], "warnings": warnings,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    _atomic_write(csv.with_suffix(".json"), (json.dumps(meta, indent=2, default=_json_default) + "\n").encode())
+    dataclasses.replace(sidecar, competition=sidecar.competition or competition, csv=csv.name, sha256=digest,
+                        rows=len(frame), columns=[id_column, label_column], warnings=warnings,
+                        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")).write(csv)
     return csv
 
 
-def _identical_submission(folder: Path, digest: str, sidecar: dict) -> Path | None:
-    for meta_path in sorted(folder.glob("*.json")):
+def _identical_submission(folder: Path, digest: str, sidecar: Sidecar) -> Path | None:
+    for csv in sorted(folder.glob("*.csv")):
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        csv = meta_path.with_suffix(".csv")
-        if (meta.get("sha256") == digest and meta.get("runs") == sidecar.get("runs")
-                and meta.get("method") == sidecar.get("method") and csv.exists() and sha256_file(csv) == digest):
+            earlier = Sidecar.read(csv)
+        except (OSError, KitError):
+            continue  # an unreadable sidecar: that file is not reused
+        if (earlier.sha256 == digest and earlier.runs == sidecar.runs and earlier.method == sidecar.method
+                and sha256_file(csv) == digest):
             return csv
     return None
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kit.errors import KitError
-from kit.infer.submission import expected_ids_from_store, sha256_file, validate_submission, write_submission
+from kit.infer.submission import Sidecar, expected_ids_from_store, sha256_file, validate_submission, write_submission
 
 IDS = [f"id{i:03d}" for i in range(30)]
 PREDS = np.linspace(0.01, 0.99, 30)
@@ -148,3 +148,48 @@ def test_expected_ids_from_store(tmp_path):
     assert expected_ids_from_store(path) == ["b", "a", "c"]
     with pytest.raises(KitError, match="kit ingest"):
         expected_ids_from_store(tmp_path / "none.h5")
+
+
+def test_sidecar_object_is_written_and_read_back(tmp_path):
+    sidecar = Sidecar(competition="pcam", runs=("runs/pcam/A", "runs/pcam/B"), method="hill",
+                      weights={"A": np.float64(0.75), "B": 0.25}, cv_score=np.float64(0.97), member_cv={"A": 0.96},
+                      tta=["d4"], blend_dir="runs/pcam/ensembles/x")
+    csv = write(tmp_path, sidecar=sidecar)
+    meta = json.loads(csv.with_suffix(".json").read_text())
+    assert meta["runs"] == ["runs/pcam/A", "runs/pcam/B"] and meta["weights"] == {"A": 0.75, "B": 0.25}
+    assert meta["sha256"] == sha256_file(csv) and meta["csv"] == csv.name and meta["columns"] == ["id", "label"]
+    back = Sidecar.read(csv)
+    assert back.runs == sidecar.runs and back.cv_score == 0.97 and back.method == "hill" and back.tta == ["d4"]
+    assert back.run_names == ("A", "B") and back.sha256 == meta["sha256"] and back.rows == len(IDS)
+
+
+def test_sidecar_reads_plain_dicts_already_on_disk(tmp_path):
+    csv = tmp_path / "old.csv"
+    old = {"competition": "pcam", "runs": ["runs/pcam/x_a"], "method": "mean", "weights": [1.0], "cv_score": 0.9,
+           "member_cv": {"x_a": 0.9}, "tta": ["none"], "blend_dir": "b", "sha256": "00", "partial": True,
+           "something_new": {"k": 1}}
+    csv.with_suffix(".json").write_text(json.dumps(old))
+    sidecar = Sidecar.read(csv)
+    assert sidecar.cv_score == 0.9 and sidecar.run_names == ("x_a",) and sidecar.weights == [1.0]
+    assert sidecar.extra == {"partial": True, "something_new": {"k": 1}}
+    assert sidecar.to_dict() == old  # nothing lost when written back
+    assert Sidecar.read(tmp_path / "none.csv") == Sidecar()  # a CSV made elsewhere has no sidecar
+    csv.with_suffix(".json").write_text(json.dumps({"cv_score": "n/a", "runs": "runs/pcam/one"}))
+    assert Sidecar.read(csv).cv_score is None and Sidecar.read(csv).runs == ("runs/pcam/one",)
+    csv.with_suffix(".json").write_text("[1, 2]")
+    assert Sidecar.read(csv) == Sidecar()
+    csv.with_suffix(".json").write_text("{broken")
+    with pytest.raises(KitError, match="expected JSON in the sidecar.*Fix"):
+        Sidecar.read(csv)
+
+
+def test_identical_submission_of_the_same_runs_is_reused(tmp_path):
+    sidecar = {"runs": ["runs/pcam/A"], "method": "mean", "cv_score": 0.9}
+    first = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
+                             sidecar=sidecar, out_dir=tmp_path, reuse_identical=True)
+    again = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
+                             sidecar=Sidecar(runs=("runs/pcam/A",), method="mean"), out_dir=tmp_path,
+                             reuse_identical=True)
+    other = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
+                             sidecar={**sidecar, "method": "rank"}, out_dir=tmp_path, reuse_identical=True)
+    assert again == first and other != first
