@@ -9,7 +9,8 @@ absolute-URI proxy requests itself). Failures are injected per method with `Fake
 
 The `kaggle_env` fixture gives each test its own HOME/KAGGLE_CONFIG_DIR with a kaggle.json, clears every other
 KAGGLE_* variable, sets ``KIT_KAGGLE_BACKOFF=0``, and makes name resolution refuse anything but loopback, so no
-test can reach the real Kaggle service.
+test can reach the real Kaggle service. The `raw` fixture puts the competition's files in place (as after
+`kit download`); `run_cli`, `make_csv` and `api_calls` are the helpers the Kaggle tests share.
 
 Example:
     from kaggle_server import kaggle_env  # noqa: F401  (a fixture)
@@ -20,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import argparse
 import base64
 import dataclasses
 import datetime
@@ -27,6 +29,7 @@ import email.utils
 import io
 import json
 import os
+import shutil
 import socket
 import threading
 import zipfile
@@ -34,9 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 
-__all__ = ["FakeKaggle", "KaggleEnv", "kaggle_env", "zip_folder", "SLUG", "USERNAME", "TEAM"]
+__all__ = ["FakeKaggle", "KaggleEnv", "kaggle_env", "raw", "zip_folder", "run_cli", "make_csv", "api_calls", "SLUG",
+           "USERNAME", "TEAM"]
 
 SLUG = "histopathologic-cancer-detection"
 USERNAME = "kit-tester"
@@ -56,7 +61,7 @@ def zip_folder(folder: Path) -> bytes:
 
 
 def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def _iso(when: datetime.datetime) -> str:
@@ -85,7 +90,7 @@ class FakeKaggle:
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
-    def start(self) -> "FakeKaggle":
+    def start(self) -> FakeKaggle:
         self._thread.start()
         return self
 
@@ -120,7 +125,9 @@ class FakeKaggle:
 
     # ---- endpoint implementations: return (status, json body) ----
     def _submission_json(self, sub: dict) -> dict:
-        score = (lambda v: "" if v is None else f"{v:.5f}")
+        def score(value):
+            return "" if value is None else f"{value:.5f}"
+
         return {"ref": sub["ref"], "date": _iso(sub["date"]), "fileName": sub["fileName"],
                 "description": sub["description"], "status": sub["status"], "publicScore": score(sub["public"]),
                 "privateScore": score(sub["private"]), "teamName": TEAM, "submittedBy": self.username}
@@ -344,3 +351,42 @@ def kaggle_env(tmp_path, monkeypatch, synth_pcam_master) -> KaggleEnv:
         yield KaggleEnv(server, home, config, key, tmp_path)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def raw(kaggle_env, synth_pcam_master) -> Path:
+    """The competition files already in place (as after `kit download`)."""
+    return Path(shutil.copytree(synth_pcam_master, kaggle_env.root / "data" / "pcam" / "raw"))
+
+
+def run_cli(argv: list[str]) -> int:
+    """What kit.cli.main.main does with the Kaggle verbs: exit 2 on KitError (the error printed to stdout here)."""
+    from kit.cli.kaggle_verbs import add_kaggle_verbs
+    from kit.errors import KitError
+
+    parser = argparse.ArgumentParser(prog="kit")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    add_kaggle_verbs(verbs, lambda name, help, epilog: verbs.add_parser(name, help=help, epilog=epilog))
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except KitError as e:
+        print(f"kit {args.verb}: error: {e}")
+        return 2
+    return 0
+
+
+def make_csv(raw: Path, folder: Path, name="sub", cv=0.9712, runs=("runs/pcam/20260101-000000_cnn",)) -> Path:
+    """A valid submission for the synthetic competition in ``raw``, with a sidecar (unless ``cv`` is None)."""
+    ids = pd.read_csv(raw / "sample_submission.csv", dtype=str)["id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / f"{name}.csv"
+    pd.DataFrame({"id": ids, "label": [(k % 10) / 10 + 0.05 for k in range(len(ids))]}).to_csv(csv, index=False)
+    if cv is not None:
+        csv.with_suffix(".json").write_text(json.dumps({"cv_score": cv, "runs": list(runs)}))
+    return csv
+
+
+def api_calls(server: FakeKaggle) -> list[str]:
+    """The API methods the server saw, without the sign-in check."""
+    return [c for c in server.calls if c != "IntrospectToken"]

@@ -11,7 +11,7 @@ import json
 import sys
 
 from kit.errors import KitError
-from kit.kaggle.services import add_kaggle_verbs
+from kit.cli.kaggle_verbs import add_kaggle_verbs
 
 __all__ = ["main", "build_parser"]
 
@@ -68,33 +68,11 @@ def _cmd_ensemble(args) -> None:
 
 def _upload_once(run_dir, csv, message) -> None:
     """Upload ``csv`` unless it was already submitted; without credentials, say so and keep the CSV."""
-    from kit.kaggle.client import KaggleApiError, find_credentials
-    from kit.kaggle.services import submit_csv
+    from kit.cli.kaggle_verbs import upload_once
     from kit.run import load_run_config
 
     competition = load_run_config(run_dir).competition
-    try:
-        find_credentials()
-    except KaggleApiError as e:
-        print(f"not uploaded: {e}\nThe CSV is ready: `kit submit {competition} {csv}` uploads it later.")
-        return
-    submit_csv(competition, csv, message, skip_if_submitted=True)
-
-
-def _cmd_kernel(args) -> None:
-    from kit.kaggle.kernels import build_kernel, push_kernel
-
-    if args.action == "build":
-        if not args.competition:
-            raise KitError("expected a competition: `kit kernel build pcam`.")
-        bundle = build_kernel(args.competition, out=args.dir, user=args.user, max_minutes=args.max_minutes,
-                              overrides=args.set, bundle=args.bundle, gpu=not args.no_gpu)
-        print(f"kernel bundle in {bundle.root}: dataset {bundle.dataset_id} ({bundle.dataset_dir}), kernel "
-              f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`.")
-    else:
-        result = push_kernel(args.dir, notes=args.message or "kit bundle")
-        print(f"pushed dataset {result['dataset']} and kernel {result['kernel']} (version {result['version']}): "
-              f"{result['kernel_url'] or ''}")
+    upload_once(competition, csv, message)
 
 
 def _cmd_bench(args) -> None:
@@ -133,11 +111,6 @@ _EPILOG = {
     "ensemble": "examples:\n  kit ensemble runs/pcam/A                         # one run: its fold average\n"
                 "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
                 "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
-    "kernel": "examples:\n  kit kernel build pcam --user me --max-minutes 540   # or: make kernel\n"
-              "  kit kernel build pcam --set model.backbone=densenet169 --set "
-              "model.weights=/kaggle/input/keras-weights/densenet169_notop.h5\n"
-              "  kit kernel push --dir build/kernel\n\n"
-              "Attach the competition and the bundle dataset; the driver writes /kaggle/working/submission.csv.",
     "bench": "examples:\n  kit synth pcam /tmp/pcam24k --train 20000 --test 4000 && kit bench ingest --raw /tmp/pcam24k\n"
              "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
 }
@@ -221,18 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
     p.add_argument("--size", type=int, help="stored image side (ingest, resizing adapters)")
     p.set_defaults(run=_cmd_bench)
-
-    p = verb("kernel", "build a Kaggle kernel bundle (source dataset + driver script), or push it")
-    p.add_argument("action", choices=["build", "push"])
-    p.add_argument("competition", nargs="?", help="competition to run (build)")
-    p.add_argument("--dir", default="build/kernel", help="bundle folder (default build/kernel)")
-    p.add_argument("--user", help="Kaggle username for the ids (default: from the credentials)")
-    p.add_argument("--max-minutes", type=float, default=540, help="training budget in the kernel (default 540)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override baked in")
-    p.add_argument("--bundle", default="kit-bundle", help="dataset slug of the source bundle")
-    p.add_argument("--no-gpu", action="store_true", help="run the kernel on CPU")
-    p.add_argument("-m", "--message", help="version notes for push")
-    p.set_defaults(run=_cmd_kernel)
 
     add_kaggle_verbs(verbs, make_parser)
     return parser

@@ -1,1 +1,2 @@
-"""Kaggle: the only importer of the `kaggle` client (download, submit, leaderboard, kernels) and the submission ledger."""
+"""Kaggle: the only importer of the `kaggle` client (download, submit, leaderboard, kernels) and the submission
+ledger."""

@@ -24,13 +24,13 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kit.errors import KitError
 
 __all__ = ["Credentials", "KaggleApiError", "Kaggle", "find_credentials", "config_dir", "classify_error",
-           "UPLOAD_FAILED_MESSAGE"]
+           "competition_slug", "UPLOAD_FAILED_MESSAGE"]
 
 UPLOAD_FAILED_MESSAGE = "Could not submit to competition"  # what competition_submit returns when the PUT failed
 _LIMIT = re.compile(r"allowance|submission limit|limit of \d+|maximum number of submissions|too many submissions", re.I)
@@ -132,8 +132,26 @@ def find_credentials() -> Credentials:
     raise KaggleApiError(_NO_CREDENTIALS.format(json=config), "credentials")
 
 
-def classify_error(exc: BaseException, what: str) -> KaggleApiError | None:
+def competition_slug(adapter, what: str, fix: str) -> str:
+    """The adapter's Kaggle slug, when it is a competition (a Kaggle dataset has no competition API).
+
+    Example:
+        >>> competition_slug(get_adapter("pcam"), "submit", "Fix: none needed.")  # doctest: +SKIP
+        'histopathologic-cancer-detection'
+    """
+    if adapter.kind != "competition":
+        raise KitError(f"{adapter.name} is a Kaggle dataset ({adapter.slug}), not a competition: there is nothing "
+                       f"to {what} through the competition API. {fix}")
+    return adapter.slug
+
+
+def classify_error(exc: BaseException, what: str, tries: int | None = None) -> KaggleApiError | None:
     """Turn a client exception into a `KaggleApiError` (None: not a network/HTTP error, let it raise).
+
+    Args:
+        exc: what the client raised.
+        what: the step, e.g. "listing the files of SLUG"; it starts the message.
+        tries: how many tries were made, when this is the last one (said in a transient error's message).
 
     Example:
         >>> classify_error(TimeoutError("read timed out"), "listing files").kind
@@ -143,12 +161,13 @@ def classify_error(exc: BaseException, what: str) -> KaggleApiError | None:
     import urllib3
 
     status, text = getattr(getattr(exc, "response", None), "status_code", None), str(exc)[:300]
+    gave_up = f" (gave up after {tries} tries)" if tries else ""
     if status is None:
         network = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
         if isinstance(exc, network):
-            return KaggleApiError(f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}). Fix: check the "
-                                  "network connection (and https://status.kaggle.com), then rerun.", "transient")
+            return KaggleApiError(f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}){gave_up}. Fix: check "
+                                  "the network connection (and https://status.kaggle.com), then rerun.", "transient")
         return None
     if _LIMIT.search(text) and status < 500:
         return KaggleApiError(f"{what}: Kaggle refused the submission because of the submission limit (HTTP {status}: "
@@ -164,7 +183,8 @@ def classify_error(exc: BaseException, what: str) -> KaggleApiError | None:
                               f"{text}). Fix: check the slug and join the competition (accept its rules) on "
                               "kaggle.com.", "not_found", status)
     if status == 429 or status >= 500:
-        return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: rerun later.", "transient", status)
+        return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}){gave_up}. Fix: rerun later.",
+                              "transient", status)
     return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: read the message above; the request "
                           "was refused as sent.", "rejected", status)
 
@@ -251,20 +271,32 @@ class Kaggle:
         after = _retry_after(exc)
         return min(self.max_delay, max(0.0, after) if after is not None else self.backoff * 2 ** attempt)
 
-    def _retrying(self, what: str, fn, *args, **kwargs):
-        for attempt in range(self.retries + 1):
+    def _retrying(self, what: str, fn, *args, recover: Callable[[], object] | None = None, **kwargs):
+        """kit's one retry policy: ``fn(*args, **kwargs)``, tried again with backoff after a transient failure.
+
+        Args:
+            what: the step, named in errors.
+            fn: the call to make.
+            recover: called before each retry (after the wait); a result other than None is returned instead of
+                trying again. A create call whose reply was lost uses it to find what the server already made.
+        """
+        attempt = 0
+        while True:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - classified below, unknown errors re-raised
-                error = classify_error(exc, what)
+                final = attempt == self.retries
+                error = classify_error(exc, what, tries=attempt + 1 if final else None)
                 if error is None:
                     raise
-                if not error.transient or attempt == self.retries:
-                    if error.transient:
-                        tries = f" (gave up after {self.retries + 1} tries). Fix:"
-                        error.args = (str(error).replace(". Fix:", tries, 1),)
+                if not error.transient or final:
                     raise error from exc
-                self.sleep(self._delay(attempt, exc))
+                delay = self._delay(attempt, exc)
+            self.sleep(delay)
+            attempt += 1
+            found = recover() if recover is not None else None
+            if found is not None:
+                return found
 
     def call(self, what: str, fn_name: str, *args, **kwargs):
         """Call ``KaggleApi.<fn_name>(*args, **kwargs)`` with retries; ``what`` names the step in errors."""
@@ -319,59 +351,49 @@ class Kaggle:
     def submit(self, slug: str, csv, description: str) -> dict:
         """Upload ``csv`` and create a submission; returns ``{"ref", "message", "recovered"}``.
 
-        Retries transient failures, but before each retry lists our submissions: one that matches the file name and
-        description and is newer than the first try means the server took it and only the reply was lost, so it is
-        returned (``recovered``) instead of submitting twice. A failed upload (the client returns
-        "Could not submit to competition" instead of raising) counts as a failure.
+        Retried like every call, but before each retry our submissions are listed: one that matches the file name
+        and description and is newer than the first try means the server took it and only the reply was lost, so
+        it is returned (``recovered``) instead of submitting twice. A failed upload (the client returns
+        "Could not submit to competition" instead of raising) counts as a transient failure.
 
         Raises:
             KaggleApiError: credentials, not_found, limit, rejected; transient after the last retry; unconfirmed
-                when a lost reply could not be checked.
+                (with the status of the failed check) when a lost reply could not be checked.
         """
         csv, what = Path(csv), f"submitting {Path(csv).name} to {slug}"
-        since = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - _MATCH_SLACK
+        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - _MATCH_SLACK
         try:
             known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
         except KaggleApiError as e:
             if not e.transient:
                 raise
-            known = None
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.sleep(self._delay(attempt - 1, last))
-                try:
-                    found = self._find_created(slug, csv.name, description, since, known)
-                except KaggleApiError as e:
-                    raise KaggleApiError(f"{what}: the last try may have reached Kaggle, and checking our submissions "
-                                         f"failed too (HTTP {e.status or 'no answer'}). Fix: run `kit leaderboard "
-                                         "<competition> --sync` before submitting again, to avoid a duplicate.",
-                                         "unconfirmed") from e
-                if found:
-                    return {"ref": found["ref"], "message": "submitted (reply was lost; found in our submissions)",
-                            "recovered": True}
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    response = self.api.competition_submit(str(csv), description, slug, quiet=True)
-            except Exception as exc:  # noqa: BLE001
-                error = classify_error(exc, what)
-                if error is None:
-                    raise
-                if not error.transient:
-                    raise error from exc
-                last = exc
-                continue
+            known = None  # every matching submission newer than `since` then counts as ours
+
+        def create() -> dict:
+            with contextlib.redirect_stdout(io.StringIO()):
+                response = self.api.competition_submit(str(csv), description, slug, quiet=True)
             message = response.message or ""
             if response.ref or message.lower().startswith("successfully"):
                 return {"ref": int(response.ref) or None, "message": message, "recovered": False}
             if message == UPLOAD_FAILED_MESSAGE:
-                last = ConnectionError("the upload of the file failed")
-                continue
+                raise ConnectionError("the upload of the file failed")  # transient: retried like a dropped line
             kind = "limit" if _LIMIT.search(message) else "rejected"
             raise KaggleApiError(f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's "
                                  "message; the CSV is kept.", kind)
-        raise KaggleApiError(f"{what}: no success after {self.retries + 1} tries (last: {last}). Fix: check the "
-                             "network and rerun; the CSV is kept.", "transient")
+
+        def created_already() -> dict | None:
+            try:
+                found = self._find_created(slug, csv.name, description, since, known)
+            except KaggleApiError as e:
+                raise KaggleApiError(f"{what}: the last try may have reached Kaggle, and checking our submissions "
+                                     f"failed too (HTTP {e.status or 'no answer'}). Fix: list our submissions before "
+                                     "submitting again, to avoid a duplicate.", "unconfirmed", e.status) from e
+            if found is None:
+                return None
+            return {"ref": found["ref"], "message": "submitted (reply was lost; found in our submissions)",
+                    "recovered": True}
+
+        return self._retrying(what, create, recover=created_already)
 
     def leaderboard(self, slug: str, page_size: int = 200, max_pages: int = 100) -> list[dict]:
         """The public leaderboard in rank order: ``[{"team_id", "team_name", "score", "date"}]``."""

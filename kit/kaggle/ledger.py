@@ -23,7 +23,7 @@ teams           INTEGER  teams on the public leaderboard when ``rank`` was read
 updated         TEXT     last change of the row (UTC, ISO 8601)
 ==============  =======  ==========================================================================================
 
-No credential is ever written here.
+No credential is ever written here. The table and plot a person reads are in ``kit.report.leaderboard``.
 
 Example:
     >>> from kit.kaggle.ledger import Ledger
@@ -44,7 +44,7 @@ import pandas as pd
 from kit import paths
 from kit.errors import KitError
 
-__all__ = ["Ledger", "COLUMNS", "STATUSES", "default_ledger", "format_ledger", "plot_cv_vs_public"]
+__all__ = ["Ledger", "COLUMNS", "STATUSES", "default_ledger"]
 
 COLUMNS = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "TEXT NOT NULL", "competition": "TEXT NOT NULL",
@@ -58,7 +58,7 @@ _MATCH_SLACK = datetime.timedelta(minutes=10)
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _iso(value) -> str | None:
@@ -66,12 +66,13 @@ def _iso(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+        value = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC).isoformat(timespec="seconds")
     return str(value)
 
 
 def default_ledger() -> Path:
+    """``submissions/ledger.sqlite`` under ``kit.paths.submissions_dir()``."""
     return paths.submissions_dir() / "ledger.sqlite"
 
 
@@ -192,60 +193,3 @@ class Ledger:
         row_id = int(frame["id"].iloc[0])
         self.update(row_id, rank=int(rank), teams=int(teams))
         return row_id
-
-
-def format_ledger(frame: pd.DataFrame) -> str:
-    """The table ``kit leaderboard`` prints: CV vs public vs private, newest first."""
-    if frame.empty:
-        return "no submissions recorded yet"
-
-    def number(value, digits=4):
-        return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
-
-    table = pd.DataFrame({
-        "time": frame["time"].astype(str).str.slice(0, 16).str.replace("T", " "),
-        "status": frame["status"],
-        "ref": frame["kaggle_ref"].map(lambda v: "" if pd.isna(v) else str(int(v))),
-        "cv": frame["cv_score"].map(number),
-        "public": frame["public_score"].map(number),
-        "private": frame["private_score"].map(number),
-        "rank": [("" if pd.isna(r) else f"{int(r)}/{int(t)}" if not pd.isna(t) else str(int(r)))
-                 for r, t in zip(frame["rank"], frame["teams"])],
-        "file": frame["file"].map(lambda f: Path(str(f)).name if f is not None else ""),
-        "message": frame["message"].fillna("").map(lambda m: m if len(m) <= 48 else m[:45] + "..."),
-    })
-    return table.to_string(index=False)
-
-
-def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
-    """Scatter CV score against public score (scored rows), diagonal for reference; writes a PNG (Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scored = frame.dropna(subset=["cv_score", "public_score"])
-    fig, ax = plt.subplots(figsize=(5, 5))
-    try:
-        if scored.empty:
-            ax.text(0.5, 0.5, "no submission has both a CV and a public score yet", ha="center", va="center",
-                    fontsize=8, transform=ax.transAxes)
-        else:
-            ax.scatter(scored["cv_score"], scored["public_score"], c=range(len(scored))[::-1], cmap="viridis")
-            lo = float(min(scored["cv_score"].min(), scored["public_score"].min()))
-            hi = float(max(scored["cv_score"].max(), scored["public_score"].max()))
-            pad = max(1e-3, (hi - lo) * 0.05)
-            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color="grey", lw=1)
-            for _, row in scored.head(10).iterrows():
-                ax.annotate(str(int(row["kaggle_ref"])) if not pd.isna(row["kaggle_ref"]) else "",
-                            (row["cv_score"], row["public_score"]), fontsize=6)
-        ax.set_xlabel("CV score (out-of-fold)")
-        ax.set_ylabel("public leaderboard score")
-        ax.set_title("CV vs public score (darker = older)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
-    return path

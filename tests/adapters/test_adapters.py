@@ -160,7 +160,8 @@ def test_chunk_rows_keeps_chunks_near_pcam_size():
 
 
 def test_datasets_cannot_be_submitted_or_downloaded_as_competitions(tmp_path):
-    from kit.kaggle.services import download_competition, submit_csv
+    from kit.kaggle.download import download_competition
+    from kit.kaggle.submit import submit_csv
 
     with pytest.raises(KitError, match="nothing to submit"):
         submit_csv("chest-xray", tmp_path / "x.csv", ledger=tmp_path / "l.sqlite")
@@ -169,7 +170,7 @@ def test_datasets_cannot_be_submitted_or_downloaded_as_competitions(tmp_path):
 
 
 def test_verify_layout_counts_rows_and_names_missing_images(tmp_path):
-    from kit.kaggle.services import verify_layout
+    from kit.kaggle.download import verify_layout
 
     raw = synthesize("isic", tmp_path / "raw", n_train=10, n_test=3, seed=0)
     assert verify_layout(get_adapter("isic"), raw) == {"train": 10, "test": 3}

@@ -1,4 +1,4 @@
-"""The SQLite submission ledger: schema, rows newest first, merging Kaggle's view, rank, table and plot."""
+"""The SQLite submission ledger: schema, rows newest first, merging Kaggle's view, rank."""
 from __future__ import annotations
 
 import datetime
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from kit.errors import KitError
-from kit.kaggle.ledger import COLUMNS, Ledger, default_ledger, format_ledger, plot_cv_vs_public
+from kit.kaggle.ledger import COLUMNS, Ledger, default_ledger
 
 
 def kaggle_sub(ref, file_name="a.csv", description="m", status="complete", public=None, private=None, minutes=0):
-    date = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(minutes=minutes)
+    date = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(minutes=minutes)
     return {"ref": ref, "file_name": file_name, "date": date, "description": description, "status": status,
             "public_score": public, "private_score": private, "error_description": None, "team_name": "t"}
 
@@ -91,19 +91,3 @@ def test_rank_goes_on_the_row_the_leaderboard_counts(tmp_path):
     frame = ledger.rows("pcam").set_index("id")
     assert frame.loc[row, "kaggle_ref"] == 1 and frame.loc[row, "rank"] == 12 and frame.loc[row, "teams"] == 300
     assert ledger.set_rank("pcam", 1, 2, 0.5) is None
-
-
-def test_table_and_plot(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite")
-    assert format_ledger(ledger.rows("pcam")) == "no submissions recorded yet"
-    for k, (cv, public) in enumerate([(0.95, 0.94), (0.97, None)]):
-        ledger.add(competition="pcam", file=f"/x/s{k}.csv", message="m" * 60, status="complete", cv_score=cv,
-                   public_score=public, kaggle_ref=k + 1, time=f"2026-01-0{k + 1}T00:00:00+00:00")
-    text = format_ledger(ledger.rows("pcam"))
-    lines = text.splitlines()
-    assert lines[0].split()[:6] == ["time", "status", "ref", "cv", "public", "private"]
-    assert "s1.csv" in lines[1] and "s0.csv" in lines[2] and "0.9400" in lines[2] and "..." in lines[1]
-    png = plot_cv_vs_public(ledger.rows("pcam"), tmp_path / "plots" / "p.png")
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    empty = plot_cv_vs_public(ledger.rows("nothing"), tmp_path / "e.png")
-    assert empty.is_file()

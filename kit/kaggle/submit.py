@@ -1,0 +1,218 @@
+"""Submit a CSV to a competition in four steps: validate -> dedupe -> upload -> record (every outcome in the ledger).
+
+The CSV is checked against the competition's test ids before any network call, compared with what the ledger says
+was already submitted, uploaded through the client (`kit.kaggle.client.Kaggle.submit`, with kit's retries), and each
+outcome gets a ledger row: invalid, dry_run, failed or pending. The CSV itself is never changed.
+
+Example:
+    >>> from kit.kaggle.submit import submit_csv
+    >>> submit_csv("pcam", "submissions/pcam/x.csv", "first try", dry_run=True)  # doctest: +SKIP
+    SubmitResult(status='dry_run', row=1, ref=None, message='first try | CV 0.97120 | runs: cnn')
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from kit import paths
+from kit.adapters.base import get_adapter
+from kit.errors import KitError
+from kit.infer.submission import Sidecar, expected_ids_from_store, sha256_file, validate_submission
+from kit.kaggle.client import Kaggle, KaggleApiError, competition_slug
+from kit.kaggle.ledger import Ledger
+
+__all__ = ["SubmitResult", "submit_csv", "submission_message", "expected_test_ids", "validate_csv",
+           "earlier_submissions", "upload", "MAX_MESSAGE"]
+
+MAX_MESSAGE = 500  # characters of a submission description kit sends
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitResult:
+    """What `submit_csv` did.
+
+    Attributes:
+        status: ``dry_run``, ``pending`` (uploaded, waiting for its score) or ``already_submitted`` (skipped).
+        row: the ledger row written (None when skipped).
+        ref: Kaggle's submission id (None for a dry run; the earlier one's, when known, for a skipped file).
+        message: the description sent, or that would have been sent.
+
+    Example:
+        >>> SubmitResult("dry_run", 1, None, "try").status
+        'dry_run'
+    """
+
+    status: str
+    row: int | None
+    ref: int | None
+    message: str
+
+
+def _describe(sidecar: Sidecar, message: str | None, plain: bool, fallback: str) -> str:
+    parts = [message] if message else []
+    if not plain:
+        if sidecar.cv_score is not None:
+            parts.append(f"CV {sidecar.cv_score:.5f}")
+        if sidecar.run_names:
+            parts.append("runs: " + ", ".join(sidecar.run_names))
+    text = " | ".join(parts) or fallback
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+
+
+def submission_message(csv, message: str | None = None, *, plain: bool = False) -> str:
+    """The submission description: ``message`` plus the CV score and run names from the CSV's sidecar.
+
+    Example:
+        >>> submission_message("missing.csv", "try")
+        'try'
+    """
+    csv = Path(csv)
+    return _describe(Sidecar() if plain else Sidecar.read(csv), message, plain, csv.name)
+
+
+def expected_test_ids(adapter, raw=None, store=None) -> list[str]:
+    """The test ids in submission order: from the raw folder's test table, else from the store.
+
+    Example:
+        >>> expected_test_ids(get_adapter("pcam"))[:2]  # doctest: +SKIP
+        ['0b2ea2a822ad23fdb1b5dd26653da899fbd2c0d5', '95596b92e5066c5c52466c90b69ff089b39f2737']
+    """
+    raw = Path(raw) if raw is not None else paths.default_raw(adapter.name)
+    table = adapter.table_path(raw, "test")
+    if table.is_file():
+        ids = pd.read_csv(table, usecols=[adapter.id_column], dtype=str, sep=adapter.csv_sep)[adapter.id_column]
+        return ids.str.strip().tolist()
+    store = Path(store) if store is not None else paths.default_store(adapter.name)
+    if store.is_file():
+        return expected_ids_from_store(store)
+    raise KitError(f"expected the test ids in {table} or in the store {store}; found neither. Fix: pass --raw or "
+                   f"--store, or run `kit download {adapter.name}` first.")
+
+
+def validate_csv(adapter, csv, expected_ids) -> tuple[int, list[str]]:
+    """Step 1: read ``csv`` as Kaggle will and check it; returns (rows, warnings).
+
+    Raises:
+        KitError: naming what is wrong (columns, ids, order, values) or why the file cannot be read.
+
+    Example:
+        >>> validate_csv(get_adapter("pcam"), "submissions/pcam/x.csv", ids)  # doctest: +SKIP
+        (57458, [])
+    """
+    try:
+        frame = pd.read_csv(csv, dtype={adapter.id_column: str}, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as e:  # ParserError is a ValueError; named for the reader
+        raise KitError(f"expected a readable CSV at {csv}: {e}. Fix: rewrite it with `kit ensemble`.") from e
+    return len(frame), validate_submission(frame, expected_ids, adapter.id_column, adapter.label_column)
+
+
+def earlier_submissions(ledger: Ledger, name: str, sha256: str) -> pd.DataFrame:
+    """Step 2: ledger rows (newest first) where these exact bytes were submitted (pending or complete).
+
+    Example:
+        >>> earlier_submissions(Ledger(), "pcam", sha256_file("x.csv")).empty  # doctest: +SKIP
+        True
+    """
+    rows = ledger.rows(name)
+    return rows[(rows["sha256"] == sha256) & rows["status"].isin(["pending", "complete"])]
+
+
+def _ref(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def upload(name: str, csv, description: str, kaggle: Kaggle | None = None) -> dict:
+    """Step 3: upload ``csv`` to competition ``name``; returns the client's ``{"ref", "message", "recovered"}``.
+
+    Raises:
+        KaggleApiError: as `Kaggle.submit`; when a lost reply could not be checked, the fix names the verb that
+            finds out (`kit leaderboard NAME --sync`).
+
+    Example:
+        >>> upload("pcam", "submissions/pcam/x.csv", "first try")["ref"]  # doctest: +SKIP
+        40111222
+    """
+    csv, slug = Path(csv), get_adapter(name).slug
+    try:
+        return (kaggle or Kaggle()).submit(slug, csv, description)
+    except KaggleApiError as e:
+        if e.kind != "unconfirmed":
+            raise
+        raise KaggleApiError(f"expected Kaggle to confirm the submission of {csv.name} to {slug}, but the reply was "
+                             f"lost and listing our submissions failed too (HTTP {e.status or 'no answer'}), so it "
+                             f"may have been created. Fix: run `kit leaderboard {name} --sync` (it records the "
+                             "submission if Kaggle has it) before submitting again, to avoid a duplicate.",
+                             "unconfirmed", e.status) from e
+
+
+def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = False, plain_message: bool = False,
+               skip_if_submitted: bool = False, raw=None, store=None, ledger=None,
+               kaggle: Kaggle | None = None) -> SubmitResult:
+    """Validate ``csv``, skip or warn about a resubmission, upload it unless ``dry_run``, record the outcome.
+
+    Args:
+        name: kit competition name.
+        csv: the submission file (its ``.json`` sidecar, if any, gives the CV score and runs).
+        message: description; the CV score and run names are appended unless ``plain_message``.
+        dry_run: validate and record, do not upload.
+        plain_message: send ``message`` as is.
+        skip_if_submitted: do nothing when these exact bytes were already submitted.
+        raw, store: where the test ids come from (default ``data/<name>/raw``, then the store).
+        ledger: a `Ledger` or its path (default ``submissions/ledger.sqlite``).
+        kaggle: the client (default: a new `Kaggle`).
+
+    Raises:
+        KitError: an invalid CSV (recorded ``invalid``) or a failed upload (recorded ``failed``).
+
+    Example:
+        >>> submit_csv("pcam", "submissions/pcam/x.csv", "5-fold cnn").status  # doctest: +SKIP
+        'pending'
+    """
+    adapter, csv = get_adapter(name), Path(csv)
+    slug = competition_slug(adapter, "submit", f"The predictions are in {csv}.")
+    if not csv.is_file():
+        raise KitError(f"expected a submission CSV at {csv}, found none. Fix: pass the path `kit ensemble` printed.")
+    ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+    sidecar = Sidecar.read(csv)
+    text = _describe(sidecar, message, plain_message, csv.name)
+    record = {"competition": name, "file": str(csv.resolve()), "sha256": sha256_file(csv), "message": text,
+              "runs": list(sidecar.run_names) if sidecar.runs is not None else None, "cv_score": sidecar.cv_score}
+
+    expected = expected_test_ids(adapter, raw, store)
+    try:
+        rows, warnings = validate_csv(adapter, csv, expected)
+    except KitError as e:
+        ledger.add(**record, status="invalid", error=str(e))
+        raise
+
+    earlier = earlier_submissions(ledger, name, record["sha256"])
+    if len(earlier) and skip_if_submitted:
+        print(f"not uploaded again: {csv.name} is already submitted (`kit leaderboard {name}` shows it)")
+        return SubmitResult("already_submitted", None, _ref(earlier["kaggle_ref"].iloc[0]), text)
+    if len(earlier):
+        ref = _ref(earlier["kaggle_ref"].iloc[0])
+        warnings.append(f"this exact file was already submitted (Kaggle ref {'?' if ref is None else ref}, "
+                        f"{earlier['time'].iloc[0]}); submitting it again spends another submission.")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+    if dry_run:
+        row = ledger.add(**record, status="dry_run")
+        print(f"{csv.name} is valid ({rows} rows); dry run, not uploaded. Message: {text!r}")
+        return SubmitResult("dry_run", row, None, text)
+    row = ledger.add(**record, status="uploading")
+    try:
+        sent = upload(name, csv, text, kaggle)
+    except KitError as e:
+        ledger.update(row, status="failed", error=str(e))
+        raise
+    except BaseException as e:  # Ctrl-C or a bug: the row must not stay "uploading"
+        ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
+        raise
+    ledger.update(row, status="pending", kaggle_ref=sent["ref"])
+    print(f"submitted {csv.name} to {slug} (ref {sent['ref']}): {sent['message']}. "
+          f"`kit leaderboard {name} --sync` fetches its score.")
+    return SubmitResult("pending", row, sent["ref"], text)

@@ -1,0 +1,1 @@
+"""Report: what a person reads about runs and submissions: tables and plots."""
