@@ -14,31 +14,19 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import cv2
 import numpy as np
 
+from kit.adapters.image_spec import FITS, ImageSpec  # re-exported: declared by adapters
 from kit.ingest import tiff
 
 __all__ = ["BadImage", "ImageSpec", "FITS", "read_image", "decode_image", "fit_image"]
 
-FITS = ("exact", "stretch", "crop", "pad")
-
 
 class BadImage(Exception):
     """The file cannot become a stored image; the message is the quarantine reason."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageSpec:
-    """What a stored image is: ``shape`` (H, W, C with C 1 or 3), the magic-checked ``image_format`` (or None)
-    and how other sizes are handled (``fit``, see the module docstring)."""
-
-    shape: tuple[int, int, int]
-    image_format: str | None = None
-    fit: str = "exact"
 
 
 def read_image(path, spec: ImageSpec) -> np.ndarray:
