@@ -1,12 +1,10 @@
-"""Competition adapters. Importing this package registers every adapter in it.
+"""Competition adapters: one module per competition or dataset, holding only its ``Adapter(...)`` declaration.
+
+The registry imports every module here (and every ``kit.adapters`` entry point of installed packages), so a new
+file is all a new competition needs; its synthetic twin, which draws demo images, goes in ``synthetic/``.
 
 Example:
-    >>> import competitions
-    >>> competitions.get("pcam").slug
+    >>> from kit.adapters.registry import get_adapter
+    >>> get_adapter("pcam").slug
     'histopathologic-cancer-detection'
 """
-from kit.adapters.base import get_adapter as get, list_adapters
-
-from competitions import chest_xray, head_ct, isic, pcam  # noqa: F401  (register on import)
-
-__all__ = ["get", "list_adapters"]

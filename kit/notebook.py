@@ -75,7 +75,7 @@ def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
     """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
     import pandas as pd
 
-    from kit.adapters.base import get_adapter
+    from kit.adapters.registry import get_adapter
     from kit.infer.submission import expected_ids_from_store, write_submission
 
     adapter = get_adapter(competition)

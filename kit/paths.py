@@ -62,7 +62,7 @@ def default_raw(competition: str) -> Path:
         return Path(os.environ["KIT_RAW_DIR"])
     root = kaggle_root()
     if root is not None:
-        from kit.adapters.base import get_adapter
+        from kit.adapters.registry import get_adapter
 
         # competitions mount at /kaggle/input/<slug>, datasets at /kaggle/input/<dataset name>
         return root / "input" / get_adapter(competition).slug.rsplit("/", 1)[-1]

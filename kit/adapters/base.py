@@ -1,31 +1,28 @@
-"""Competition adapters: data describing one competition or dataset, plus a registry.
+"""Competition adapters: data describing one competition or dataset.
 
 The engine owns every loop; an adapter only says where files are, what the columns are called, what an image
 looks like and how to score. Two layouts are built in: a label table plus image folders (``Adapter``: PCam, ISIC,
-any ``id;label`` CSV) and one folder per class (``FolderPerClassAdapter``). Adapters live in the top-level
-``competitions`` package and register themselves; the README shows how to write one.
+any ``id;label`` CSV) and one folder per class (``FolderPerClassAdapter``). Declarations live in the top-level
+``competitions`` package or in any installed package; ``kit.adapters.registry`` finds them.
 
 Example:
-    >>> from kit.adapters.base import get_adapter
+    >>> from kit.adapters.registry import get_adapter
     >>> get_adapter("pcam").image_shape
     (96, 96, 3)
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from kit.ingest.decode import FITS, ImageSpec
+from kit.adapters.image_spec import FITS, ImageSpec
 from kit.errors import KitError
 
-__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "register_adapter", "get_adapter", "list_adapters"]
-
-_ADAPTERS: dict[str, "Adapter"] = {}
+__all__ = ["Adapter", "FolderPerClassAdapter", "Listing"]
 
 
 @dataclasses.dataclass
@@ -54,7 +51,8 @@ class Adapter:
         image_shape: (H, W, C) every stored image has; C=1 stores grayscale, C=3 RGB (grayscale sources are
             replicated to RGB, colour sources converted to gray as needed).
         metric: name of the score (``roc_auc`` on probabilities: every adapter is binary).
-        synthesize: ``f(raw_dir, n_train, n_test, seed)`` writing a synthetic dataset in this layout.
+        synthesize: ``f(adapter, raw_dir, n_train, n_test, seed)`` writing a synthetic dataset in this layout
+            (by convention a function of ``competitions.synthetic.<module>``); ``kit synth NAME DIR`` calls it.
         train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
         group_column: train column whose rows must stay in one fold (a patient), or None.
         csv_sep: the tables' field separator.
@@ -75,7 +73,7 @@ class Adapter:
     image_format: str | None
     image_shape: tuple[int, int, int]
     metric: str
-    synthesize: Callable[[Path, int, int, int], None]
+    synthesize: Callable[[Adapter, Path, int, int, int], None]
     train_augment: tuple[dict, ...] = ()
     group_column: str | None = None
     csv_sep: str = ","
@@ -205,29 +203,3 @@ def _list_folder(folder: Path) -> set[str]:
             return {e.name for e in entries if not e.is_dir()}
     except FileNotFoundError:
         raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.") from None
-
-
-def register_adapter(adapter: Adapter) -> Adapter:
-    """Add an adapter to the registry (its name must be new)."""
-    if adapter.name in _ADAPTERS:
-        raise KitError(f"an adapter named {adapter.name!r} is already registered; pick another name.")
-    _ADAPTERS[adapter.name] = adapter
-    return adapter
-
-
-def _load_competitions() -> None:
-    # Adapters register on import; importing here keeps `get_adapter` usable without a separate import.
-    importlib.import_module("competitions")
-
-
-def get_adapter(name: str) -> Adapter:
-    """Return the registered adapter ``name``; unknown names list the known ones."""
-    _load_competitions()
-    if name not in _ADAPTERS:
-        raise KitError(f"unknown competition {name!r}; known: {', '.join(list_adapters())}.")
-    return _ADAPTERS[name]
-
-
-def list_adapters() -> list[str]:
-    _load_competitions()
-    return sorted(_ADAPTERS)

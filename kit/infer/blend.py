@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from kit import paths
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.infer.ensemble import ensemble_runs, format_report, write_ensemble
 from kit.errors import KitError
 from kit.run import load_run_config

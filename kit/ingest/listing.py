@@ -2,7 +2,7 @@
 file that cannot be used and why. Pure bookkeeping; no image is opened here.
 
 Example:
-    >>> from kit.adapters.base import get_adapter
+    >>> from kit.adapters.registry import get_adapter
     >>> plan = plan_split(get_adapter("pcam"), "data/pcam/raw", "train")  # doctest: +SKIP
     >>> len(plan.ids), plan.rejects[:1]  # doctest: +SKIP
     (220025, [])

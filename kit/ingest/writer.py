@@ -25,7 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import kit
-from kit.adapters.base import Adapter, get_adapter
+from kit.adapters.base import Adapter
+from kit.adapters.registry import get_adapter
 from kit.ingest.decode import ImageSpec
 from kit.ingest.decode_pool import BlockDecoder
 from kit.errors import KitError

@@ -24,7 +24,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 
 __all__ = ["KernelBundle", "build_kernel", "push_kernel", "DRIVER_TEMPLATE"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.adapters.base import get_adapter, list_adapters
+from kit.adapters.registry import get_adapter, list_adapters
 from kit.infer.blend import blend_and_submit
 from kit.ingest.decode import BadImage, ImageSpec, decode_image, fit_image
 from kit.errors import KitError

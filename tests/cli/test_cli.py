@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from kit.adapters.base import get_adapter, list_adapters
+from kit.adapters.registry import get_adapter, list_adapters
 from kit.cli.main import main
 from kit.errors import KitError
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from competitions.pcam import draw_patches
+from competitions.synthetic.pcam import draw_patches
 from kit.ingest import tiff
 from kit.synth import synthesize
 from conftest import REAL_PCAM

@@ -1,12 +1,13 @@
-"""Synthetic datasets in a competition's exact Kaggle layout: the embedded default for demos and tests.
+"""Synthetic datasets in a competition's exact Kaggle layout: the file writing, ids and tables.
 
-The adapter draws the images (``adapter.synthesize``); this module owns the file writing, ids and tables, for
-both built-in layouts: a label table plus image folders (``write_kaggle_layout``) and one folder per class
-(``write_class_folders``). The hidden test labels go to ``synth_test_labels.csv`` so demos can score a submission.
+A synthetic generator (``competitions.synthetic.<module>``) draws the images and calls one of the two writers,
+one per built-in layout: a label table plus image folders (``write_kaggle_layout``) and one folder per class
+(``write_class_folders``). The hidden test labels go to ``synth_test_labels.csv`` so demos can score a
+submission. This module knows no registry: ``kit.synth.synthesize`` looks the adapter up.
 
 Example:
-    >>> from kit.synth import synthesize
-    >>> synthesize("pcam", "/tmp/pcam-demo", n_train=64, n_test=16, seed=0)  # doctest: +SKIP
+    >>> from kit.synth.layout import write_kaggle_layout
+    >>> write_kaggle_layout(adapter, "/tmp/demo", draw, n_train=64, n_test=16, seed=0)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from kit.ingest import tiff
-from kit.adapters.base import Adapter, FolderPerClassAdapter, get_adapter
+from kit.adapters.base import Adapter, FolderPerClassAdapter
 from kit.errors import KitError
+from kit.ingest import tiff
 
-__all__ = ["synthesize", "write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids",
-           "SYNTH_TEST_LABELS"]
+__all__ = ["write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids", "SYNTH_TEST_LABELS",
+           "Draw"]
 
 SYNTH_TEST_LABELS = "synth_test_labels.csv"  # not part of Kaggle's layout
 _BLOCK = 1024  # images drawn at once: bounds memory whatever N is
@@ -120,10 +121,3 @@ def _write_csv(path: Path, sep: str, id_column: str, ids: list[str], columns: di
         writer = csv.writer(f, delimiter=sep)
         writer.writerow([id_column, *columns])
         writer.writerows(zip(ids, *columns.values()))
-
-
-def synthesize(competition: str, raw, n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Path:
-    """Write a deterministic synthetic dataset for ``competition`` into ``raw``; returns ``raw``."""
-    raw = Path(raw)
-    get_adapter(competition).synthesize(raw, n_train, n_test, seed)
-    return raw
