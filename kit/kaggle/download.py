@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from kit import paths
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.kaggle.client import Kaggle, competition_slug
 

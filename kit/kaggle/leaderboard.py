@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.kaggle.client import Kaggle
 from kit.kaggle.ledger import Ledger

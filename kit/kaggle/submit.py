@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from kit import paths
-from kit.adapters.base import get_adapter
+from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.infer.submission import Sidecar, expected_ids_from_store, sha256_file, validate_submission
 from kit.kaggle.client import Kaggle, KaggleApiError, competition_slug
