@@ -23,7 +23,8 @@ def upload_once(competition: str, csv, message: str | None) -> None:
     Example:
         >>> upload_once("pcam", "submissions/pcam/20261124-101500_cnn.csv", "5-fold cnn")  # doctest: +SKIP
     """
-    from kit.kaggle.client import KaggleApiError, find_credentials
+    from kit.kaggle.credentials import find_credentials
+    from kit.kaggle.errors import KaggleApiError
     from kit.kaggle.submit import submit_csv
 
     try:

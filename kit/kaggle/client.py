@@ -1,8 +1,8 @@
 """A thin wrapper over the official ``kaggle`` client: credentials, retries, download, upload, submissions, leaderboard.
 
 The client is imported lazily (only when a Kaggle call is made), so the rest of kit works without credentials.
-Credentials are found the way the client finds them and are never printed, logged or stored: `find_credentials`
-reports only *where* they are. Competition calls are retried here (the client does not retry them): timeouts,
+Credentials are found by ``kit.kaggle.credentials``, failures classified by ``kit.kaggle.errors``.
+Competition calls are retried here (the client does not retry them): timeouts,
 dropped connections, HTTP 5xx and 429 back off and try again; 401/403, 404 and submission limits fail at once
 with a `KaggleApiError` saying what to fix. ``KIT_KAGGLE_RETRIES`` (default 5) and ``KIT_KAGGLE_BACKOFF``
 (seconds, default 2; 0 in tests) tune the retries.
@@ -15,121 +15,23 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import io
-import json
 import os
-import re
-import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from kit.errors import KitError
+from kit.kaggle.credentials import NO_CREDENTIALS, config_dir, find_credentials
+from kit.kaggle.errors import LIMIT_PATTERN, KaggleApiError, classify_error
 
-__all__ = ["Credentials", "KaggleApiError", "Kaggle", "find_credentials", "config_dir", "classify_error",
-           "competition_slug", "UPLOAD_FAILED_MESSAGE"]
+__all__ = ["Kaggle", "competition_slug", "UPLOAD_FAILED_MESSAGE"]
 
 UPLOAD_FAILED_MESSAGE = "Could not submit to competition"  # what competition_submit returns when the PUT failed
-_LIMIT = re.compile(r"allowance|submission limit|limit of \d+|maximum number of submissions|too many submissions", re.I)
+
 _MATCH_SLACK = datetime.timedelta(minutes=10)  # clock skew allowed when matching a submission to our attempt
-_NO_CREDENTIALS = (
-    "expected Kaggle credentials, found none (looked for KAGGLE_API_TOKEN, ~/.kaggle/access_token, {json}, "
-    "KAGGLE_USERNAME/KAGGLE_KEY and ~/.kaggle/credentials.json). Fix: create a token at "
-    "https://www.kaggle.com/settings (API section) and save it as {json} (chmod 600), or set KAGGLE_USERNAME and "
-    "KAGGLE_KEY. Steps without uploads still work: `kit submit --dry-run`, `kit leaderboard` without --sync.")
 
-
-@dataclasses.dataclass(frozen=True)
-class Credentials:
-    """Where the Kaggle credentials come from (never the secret itself).
-
-    Attributes:
-        method: ``access_token``, ``api_key`` or ``oauth``.
-        source: the file or environment variables that hold them.
-    """
-
-    method: str
-    source: str
-
-
-class KaggleApiError(KitError):
-    """A Kaggle call that failed; ``kind`` is credentials, not_found, limit, rejected, transient or unconfirmed."""
-
-    def __init__(self, message: str, kind: str, status: int | None = None):
-        super().__init__(message)
-        self.kind, self.status = kind, status
-
-    @property
-    def transient(self) -> bool:
-        return self.kind == "transient"
-
-
-def config_dir() -> Path:
-    """The folder holding kaggle.json, chosen like the client does (KAGGLE_CONFIG_DIR, ~/.kaggle, XDG)."""
-    if os.environ.get("KAGGLE_CONFIG_DIR"):
-        return Path(os.environ["KAGGLE_CONFIG_DIR"])
-    home = Path(os.path.expanduser("~")) / ".kaggle"
-    if sys.platform.startswith("linux") and not home.exists():
-        return Path(os.environ.get("XDG_CONFIG_HOME") or Path(os.path.expanduser("~")) / ".config") / "kaggle"
-    return home
-
-
-def _warn_if_readable(path: Path) -> None:
-    if os.name != "nt" and path.is_file() and path.stat().st_mode & 0o044:
-        warnings.warn(f"your Kaggle credentials file {path} is readable by other users. Fix: chmod 600 {path}",
-                      stacklevel=3)
-
-
-def _token_source() -> tuple[str, Path | None] | None:
-    if os.environ.get("KAGGLE_KERNEL_RUN_TYPE") and os.environ.get("KAGGLE_DATA_PROXY_URL"):
-        path = os.environ.get("KAGGLE_API_V1_TOKEN")
-        if path and Path(path).is_file() and Path(path).read_text().strip():
-            return "KAGGLE_API_V1_TOKEN file", Path(path)
-    token = os.environ.get("KAGGLE_API_TOKEN")
-    if token:
-        return ("KAGGLE_API_TOKEN file", Path(token)) if Path(token).exists() else ("KAGGLE_API_TOKEN", None)
-    for name in ("access_token", "access_token.txt"):
-        path = Path(os.path.expanduser("~")) / ".kaggle" / name
-        if path.is_file() and path.read_text().strip():
-            return str(path), path
-    return None
-
-
-def find_credentials() -> Credentials:
-    """Locate Kaggle credentials in the client's order; warn when the file is readable by others.
-
-    Raises:
-        KaggleApiError: (kind ``credentials``) when there are none, naming the places looked at and the fix.
-
-    Example:
-        >>> find_credentials().method  # doctest: +SKIP
-        'api_key'
-    """
-    token = _token_source()
-    if token:
-        if token[1] is not None:
-            _warn_if_readable(token[1])
-        return Credentials("access_token", token[0])
-    config = config_dir() / "kaggle.json"
-    values = {}
-    if config.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            values = json.loads(config.read_text()) or {}
-    values = values if isinstance(values, dict) else {}
-    from_env = {k for k in ("username", "key") if os.environ.get(f"KAGGLE_{k.upper()}")}
-    if {"username", "key"} <= set(values) | from_env:
-        if from_env == {"username", "key"}:
-            return Credentials("api_key", "KAGGLE_USERNAME/KAGGLE_KEY environment variables")
-        _warn_if_readable(config)
-        return Credentials("api_key", str(config) if not from_env else f"{config} and environment variables")
-    oauth = Path(os.path.expanduser("~")) / ".kaggle" / "credentials.json"
-    if oauth.is_file():
-        _warn_if_readable(oauth)
-        return Credentials("oauth", str(oauth))
-    raise KaggleApiError(_NO_CREDENTIALS.format(json=config), "credentials")
 
 
 def competition_slug(adapter, what: str, fix: str) -> str:
@@ -143,50 +45,6 @@ def competition_slug(adapter, what: str, fix: str) -> str:
         raise KitError(f"{adapter.name} is a Kaggle dataset ({adapter.slug}), not a competition: there is nothing "
                        f"to {what} through the competition API. {fix}")
     return adapter.slug
-
-
-def classify_error(exc: BaseException, what: str, tries: int | None = None) -> KaggleApiError | None:
-    """Turn a client exception into a `KaggleApiError` (None: not a network/HTTP error, let it raise).
-
-    Args:
-        exc: what the client raised.
-        what: the step, e.g. "listing the files of SLUG"; it starts the message.
-        tries: how many tries were made, when this is the last one (said in a transient error's message).
-
-    Example:
-        >>> classify_error(TimeoutError("read timed out"), "listing files").kind
-        'transient'
-    """
-    import requests
-    import urllib3
-
-    status, text = getattr(getattr(exc, "response", None), "status_code", None), str(exc)[:300]
-    gave_up = f" (gave up after {tries} tries)" if tries else ""
-    if status is None:
-        network = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
-        if isinstance(exc, network):
-            return KaggleApiError(f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}){gave_up}. Fix: check "
-                                  "the network connection (and https://status.kaggle.com), then rerun.", "transient")
-        return None
-    if _LIMIT.search(text) and status < 500:
-        return KaggleApiError(f"{what}: Kaggle refused the submission because of the submission limit (HTTP {status}: "
-                              f"{text}). Fix: wait until the limit resets (daily limits reset at 00:00 UTC); the CSV "
-                              "is kept, resubmit it then.", "limit", status)
-    if status in (401, 403):
-        return KaggleApiError(f"{what}: Kaggle refused the credentials or the permission (HTTP {status}: {text}). Fix: "
-                              "check ~/.kaggle/kaggle.json (or KAGGLE_USERNAME/KAGGLE_KEY, KAGGLE_API_TOKEN) holds a "
-                              "current token, and that you joined the competition and accepted its rules on its "
-                              "Kaggle page.", "credentials", status)
-    if status == 404:
-        return KaggleApiError(f"{what}: Kaggle does not know this competition, or you have not joined it (HTTP 404: "
-                              f"{text}). Fix: check the slug and join the competition (accept its rules) on "
-                              "kaggle.com.", "not_found", status)
-    if status == 429 or status >= 500:
-        return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}){gave_up}. Fix: rerun later.",
-                              "transient", status)
-    return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: read the message above; the request "
-                          "was refused as sent.", "rejected", status)
 
 
 def _retry_after(exc) -> float | None:
@@ -263,7 +121,7 @@ class Kaggle:
                 with contextlib.redirect_stdout(io.StringIO()):
                     self._retrying("signing in to Kaggle", api.authenticate)
             except SystemExit:
-                raise KaggleApiError(_NO_CREDENTIALS.format(json=config_dir() / "kaggle.json"), "credentials") from None
+                raise KaggleApiError(NO_CREDENTIALS.format(json=config_dir() / "kaggle.json"), "credentials") from None
             self._api = api
         return self._api
 
@@ -377,7 +235,7 @@ class Kaggle:
                 return {"ref": int(response.ref) or None, "message": message, "recovered": False}
             if message == UPLOAD_FAILED_MESSAGE:
                 raise ConnectionError("the upload of the file failed")  # transient: retried like a dropped line
-            kind = "limit" if _LIMIT.search(message) else "rejected"
+            kind = "limit" if LIMIT_PATTERN.search(message) else "rejected"
             raise KaggleApiError(f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's "
                                  "message; the CSV is kept.", kind)
 

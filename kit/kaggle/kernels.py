@@ -60,7 +60,7 @@ def _username(user: str | None) -> str:
         return user
     if os.environ.get("KAGGLE_USERNAME"):
         return os.environ["KAGGLE_USERNAME"]
-    from kit.kaggle.client import config_dir
+    from kit.kaggle.credentials import config_dir
 
     try:
         name = json.loads((config_dir() / "kaggle.json").read_text()).get("username")
@@ -121,7 +121,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -> dict:
     """Upload ``folder``'s bundle (new version, or new private dataset) and push its kernel; returns the refs."""
-    from kit.kaggle.client import Kaggle, KaggleApiError
+    from kit.kaggle.client import Kaggle
+    from kit.kaggle.errors import KaggleApiError
 
     root = Path(folder)
     dataset_dir, notebook_dir = root / "dataset", root / "notebook"

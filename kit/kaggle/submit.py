@@ -21,7 +21,8 @@ from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.infer.submission import Sidecar, expected_ids_from_store, sha256_file, validate_submission
-from kit.kaggle.client import Kaggle, KaggleApiError, competition_slug
+from kit.kaggle.client import Kaggle, competition_slug
+from kit.kaggle.errors import KaggleApiError
 from kit.kaggle.ledger import Ledger
 
 __all__ = ["SubmitResult", "submit_csv", "submission_message", "expected_test_ids", "validate_csv",

@@ -12,7 +12,7 @@ every declared pipeline works.
 
 Example:
     >>> import numpy as np
-    >>> from kit.adapters.base import get_adapter
+    >>> from kit.adapters.registry import get_adapter
     >>> augment = BatchAugmenter(build_augmentation(get_adapter("pcam").train_augment), seed=0)
     >>> augment(np.zeros((4, 8, 8, 3), np.uint8)).shape
     (4, 8, 8, 3)

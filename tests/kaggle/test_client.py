@@ -10,7 +10,9 @@ import sys
 import pytest
 from kaggle_server import SLUG, USERNAME, api_calls, kaggle_env, make_csv, raw  # noqa: F401  (fixtures)
 
-from kit.kaggle.client import Kaggle, KaggleApiError, find_credentials
+from kit.kaggle.client import Kaggle
+from kit.kaggle.credentials import find_credentials
+from kit.kaggle.errors import KaggleApiError
 
 # ---- credentials ----
 
