@@ -51,7 +51,7 @@ def run(competition: str, max_minutes: float | None = None, overrides=(), raw=No
     store = paths.default_store(competition)
     # ingest before TensorFlow is imported, so its decode workers can be forked (fast) rather than spawned
     print(ingest(competition, raw, store, workers=workers, size=size).report())
-    from kit.infer.blend import blend_and_submit
+    from kit.infer.ensemble import blend_and_submit
     from kit.infer.predict import predict_run
     from kit.train.loop import train
 
@@ -73,13 +73,12 @@ def run(competition: str, max_minutes: float | None = None, overrides=(), raw=No
 
 def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
     """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
-    import pandas as pd
-
     from kit.adapters.registry import get_adapter
     from kit.infer.submission import expected_ids_from_store, write_submission
+    from kit.run import RunFolder
 
     adapter = get_adapter(competition)
-    test = pd.read_csv(run_dir / "test_pred.csv", dtype={"id": str})
+    test = RunFolder(run_dir).read_test_pred()
     return write_submission(competition, test["id"].tolist(), test["pred"].to_numpy(), f"{run_dir.name}-partial",
                             expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
                             label_column=adapter.label_column, sidecar={"runs": [str(run_dir)], "partial": True},

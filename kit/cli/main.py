@@ -59,7 +59,7 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_ensemble(args) -> None:
-    from kit.infer.blend import blend_and_submit
+    from kit.infer.ensemble import blend_and_submit
 
     csv = blend_and_submit(args.run_dirs, method=args.method, out_dir=args.out_dir, name=args.name)
     if args.submit:

@@ -1,4 +1,5 @@
-"""Blend the predictions of finished runs: mean, rank mean, or Caruana hill climbing on the OOF ROC AUC.
+"""The last step of the pipeline: blend finished runs (mean, rank mean, or Caruana hill climbing on the OOF ROC
+AUC) and write the submission CSV with its sidecar (``blend_and_submit``).
 
 A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
 ``test_pred.csv``. Runs are blended only when they share the same folds (same ids, same fold per id): OOF
@@ -10,7 +11,8 @@ predictions of different splits cannot be compared or weighted honestly. The ble
     test_pred.csv  id, pred           (blended test predictions, submission order)
 
 Example:
-    >>> from kit.infer.ensemble import ensemble_runs, format_report
+    >>> from kit.infer.ensemble import blend_and_submit, ensemble_runs, format_report
+    >>> csv = blend_and_submit(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> result = ensemble_runs(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> print(format_report(result))  # doctest: +SKIP
     member  OOF AUC  weight
@@ -22,18 +24,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from kit import paths
+from kit.adapters.registry import get_adapter
 from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
+from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
+from kit.run import RunFolder, load_run_config
 
 __all__ = ["RunPredictions", "Member", "EnsembleResult", "METHODS", "load_run", "ensemble_runs", "average_folds",
-           "rank_normalise", "roc_auc", "write_ensemble", "format_report"]
+           "rank_normalise", "roc_auc", "write_ensemble", "format_report", "blend_and_submit"]
 
 METHODS = ("mean", "rank", "hill")
 
@@ -121,49 +127,38 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
     return matrix.mean(axis=0)
 
 
-def _read_csv(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFrame:
-    if not path.exists():
-        raise KitError(f"expected {path.name} in the run folder {path.parent}, found none. Fix: run `{command}`.")
-    frame = pd.read_csv(path, dtype={"id": str})
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise KitError(f"expected columns {list(columns)} in {path}, got {list(frame.columns)}. "
-                       f"Fix: rerun `{command}` to rewrite it.")
-    if frame["id"].duplicated().any():
-        dup = frame.loc[frame["id"].duplicated(), "id"].head(5).tolist()
-        raise KitError(f"{path} lists some ids more than once, e.g. {dup}. Fix: rerun `{command}`.")
-    return frame
-
-
 def load_run(run_dir) -> RunPredictions:
-    """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``)."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise KitError(f"expected a run folder at {run}, found none. Fix: pass a folder made by `kit train`.")
-    folds = _read_csv(run / "folds.csv", ("id", "fold"), "kit train")[["id", "fold"]]
-    oof = _read_csv(run / "oof.csv", ("id", "fold", "target", "pred"), "kit train (every fold finished)")
-    test = _read_csv(run / "test_pred.csv", ("id", "pred"), f"kit predict {run}")
+    """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``).
+
+    The OOF predictions are the TTA ones when ``kit predict --oof`` made them (then they were made the same way
+    as the test predictions), else the plain ones training wrote.
+    """
+    run = RunFolder(run_dir)
+    if not run.path.is_dir():
+        raise KitError(f"expected a run folder at {run.path}, found none. Fix: pass a folder made by `kit train`.")
+    folds = run.read_folds()[["id", "fold"]]
+    plain = run.read_oof()
+    oof = run.read_oof_tta()
+    oof = plain if oof is None else oof
+    test = run.read_test_pred()
     if set(oof["id"]) != set(folds["id"]):
         missing = sorted(set(folds["id"]) - set(oof["id"]))
-        raise KitError(f"{run / 'oof.csv'} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
+        raise KitError(f"{run.oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
                        f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes).")
     oof = oof.set_index("id").loc[folds["id"]]
     if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
-        raise KitError(f"{run / 'oof.csv'} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
-    for frame, name in ((oof, "oof.csv"), (test, "test_pred.csv")):
+        raise KitError(f"{run.oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
+    for frame, path in ((oof, run.oof_path), (test, run.test_pred_path)):
         if not np.isfinite(frame["pred"].to_numpy(dtype=np.float64)).all():
-            raise KitError(f"{run / name} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
-                           f"rerun `kit predict {run}`.")
-    competition = tta = None
-    if (run / "config.toml").exists():
-        competition = tomllib.loads((run / "config.toml").read_text()).get("competition")
-    if (run / "metrics.json").exists():
-        metrics = json.loads((run / "metrics.json").read_text())
-        tta = metrics.get("tta", metrics.get("test_tta"))
+            raise KitError(f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
+                           f"rerun `kit predict {run.path}`.")
+    competition = run.read_config().competition if run.config_path.exists() else None
+    record = run.read_predict_record()
     return RunPredictions(
-        name=run.name, path=run, folds=folds.reset_index(drop=True),
+        name=run.name, path=run.path, folds=folds.reset_index(drop=True),
         oof=oof["pred"].astype(np.float64).rename("pred"), target=oof["target"].rename("target"),
-        test=test.set_index("id")["pred"].astype(np.float64), competition=competition, tta=tta)
+        test=test.set_index("id")["pred"].astype(np.float64), competition=competition,
+        tta=record.tta if record else None)
 
 
 def _check_compatible(runs: list[RunPredictions]) -> None:
@@ -238,9 +233,9 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     runs = [r if isinstance(r, RunPredictions) else load_run(r) for r in run_dirs]
     if not runs:
         raise KitError("expected at least one run folder to blend, got none. Fix: kit ensemble RUN_DIR [RUN_DIR ...].")
-    paths = [r.path.resolve() for r in runs]
-    if len(set(paths)) < len(paths):
-        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+    resolved = [r.path.resolve() for r in runs]
+    if len(set(resolved)) < len(resolved):
+        twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
         raise KitError(f"the same run was passed more than once: {twice}. Fix: list each run once.")
     _check_compatible(runs)
     names = _member_names(runs)
@@ -274,16 +269,16 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     """Write weights.json, members.csv, oof.csv and test_pred.csv into ``out_dir``; return their paths by name."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("weights.json", "members.csv", "oof.csv", "test_pred.csv")}
-    paths["weights.json"].write_text(json.dumps({
+    files = {name: out / name for name in ("weights.json", "members.csv", "oof.csv", "test_pred.csv")}
+    files["weights.json"].write_text(json.dumps({
         "method": result.method, "oof_auc": result.oof_auc, "weights": result.weights,
         "members": [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members],
         "history": result.history}, indent=2) + "\n")
     pd.DataFrame([{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight}
-                  for m in result.members]).to_csv(paths["members.csv"], index=False)
-    result.oof.to_csv(paths["oof.csv"], index=False)
-    result.test.to_csv(paths["test_pred.csv"], index=False)
-    return {name.split(".")[0]: path for name, path in paths.items()}
+                  for m in result.members]).to_csv(files["members.csv"], index=False)
+    result.oof.to_csv(files["oof.csv"], index=False)
+    result.test.to_csv(files["test_pred.csv"], index=False)
+    return {name.split(".")[0]: path for name, path in files.items()}
 
 
 def format_report(result: EnsembleResult) -> str:
@@ -293,3 +288,49 @@ def format_report(result: EnsembleResult) -> str:
     lines += [f"{m.name:<{width}}  {m.oof_auc:7.4f}  {m.weight:6.3f}" for m in result.members]
     lines.append(f"{'blend':<{width}}  {result.oof_auc:7.4f}  ({result.method})")
     return "\n".join(lines)
+
+
+def blend_and_submit(run_dirs, method: str = "mean", out_dir=None, name: str | None = None,
+                     verbose: bool = True) -> Path:
+    """Blend ``run_dirs`` (``ensemble_runs``), save the blend, and write the submission; return the CSV path.
+
+    The CSV goes to ``<out_dir or submissions/>/<competition>/<time>_<name>.csv``. When the same runs blended
+    the same way already gave a byte-identical submission, that file is returned and nothing new is written.
+    """
+    runs = [Path(r) for r in run_dirs]
+    configs = [load_run_config(r) for r in runs]
+    competitions = {c.competition for c in configs}
+    if len(competitions) != 1:
+        raise KitError(f"expected runs of one competition, got {sorted(competitions)}. Fix: blend each separately.")
+    competition = competitions.pop()
+    adapter = get_adapter(competition)
+    result = ensemble_runs(runs, method=method)
+    name = name or "+".join(r.name.split("_", 1)[-1] for r in runs)
+    blend_dir = runs[0].parent / "ensembles" / f"{time.strftime('%Y%m%d-%H%M%S')}_{method}_{len(runs)}runs"
+    if verbose:
+        print(format_report(result))
+    store = RunFolder(runs[0]).store()
+    records = [RunFolder(r).read_predict_record() for r in runs]
+    sidecar = Sidecar(
+        competition=competition,
+        runs=tuple(str(r) for r in runs),
+        method=method,
+        weights=result.weights,
+        cv_score=result.oof_auc,
+        member_cv={m.name: m.oof_auc for m in result.members},
+        tta=sorted({rec.tta if rec else "none" for rec in records}),
+        blend_dir=str(blend_dir),
+    )
+    out_dir = Path(out_dir or paths.submissions_dir())
+    earlier = set((out_dir / competition).glob("*.csv"))
+    csv = write_submission(competition, result.test["id"].tolist(), result.test["pred"].to_numpy(), name,
+                           expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
+                           label_column=adapter.label_column, sidecar=sidecar,
+                           out_dir=out_dir, reuse_identical=True)
+    written = csv not in earlier
+    if written:
+        write_ensemble(result, blend_dir)
+    if verbose:
+        state = "submission" if written else "identical submission already written, kept"
+        print(f"{state}: {csv}  (CV {result.oof_auc:.4f}, {method} of {len(runs)} run(s))")
+    return csv

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import keras
@@ -21,19 +20,17 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from kit.train.augment import D4_VIEWS, dihedral
-from kit.train.loader import StoreDataset
-from kit.infer.ensemble import average_folds
 from kit.config import TTA_MODES
 from kit.errors import KitError
-from kit.train.folds import fold_rows, load_folds
-from kit.train.summary import update_metrics
-from kit.run import fold_dir, is_fold_done, load_run_config
+from kit.infer.ensemble import average_folds
 from kit.ingest.store import open_store, read_table
-from kit.train.loop import build_model
+from kit.models.build import build_model
+from kit.run import PredictRecord, RunFolder
+from kit.train.augment import D4_VIEWS, dihedral
+from kit.train.folds import fold_rows
+from kit.train.loader import StoreDataset
 
 __all__ = ["predict_run", "predict_tta", "PredictResult", "TTA_MODES"]
-
 
 
 @dataclasses.dataclass
@@ -69,59 +66,59 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
                 force: bool = False) -> PredictResult:
     """Predict the test split with every finished fold (and the OOF rows when ``oof``); write the results.
 
-    Writes ``test_fold{k}.npy``, ``test_pred.csv`` (id, pred: fold average) and, with ``oof``, the TTA
-    predictions into ``oof.csv`` (``pred``; the plain ones stay in ``pred_plain``) and ``oof_auc_tta`` into
-    metrics.json. Skips the work when the same TTA was already applied unless ``force``.
+    Writes ``test_fold{k}.npy``, ``test_pred.csv`` (id, pred: fold average), ``predict.json`` and, with ``oof``,
+    ``oof_tta.csv`` (the OOF rows predicted the same way as the test rows). Skips the work when the same TTA was
+    already applied with the same folds unless ``force``.
     """
-    run = Path(run_dir)
-    cfg = load_run_config(run)
+    run = RunFolder(run_dir)
+    cfg = run.read_config()
     tta = tta or cfg.predict.tta
     views = tta_views(tta)
-    env = json.loads((run / "env.json").read_text()) if (run / "env.json").exists() else {}
-    store = Path(store or env.get("store", ""))
-    folds = [f for f in range(cfg.folds.k) if is_fold_done(run, f)]
+    store = Path(store) if store else run.store()
+    if store is None:
+        raise KitError(f"expected env.json with the store in {run.path}, found none. Fix: pass --store.")
+    folds = [f for f in range(cfg.folds.k) if run.fold(f).is_done()]
     if not folds:
-        raise KitError(f"{run} has no finished fold to predict with. Fix: run `kit train` until a fold finishes.")
-    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
-    if oof and not (run / "oof.csv").exists():
-        print(f"OOF not re-scored: {run} has no oof.csv until every fold is trained (done: {folds})")
+        raise KitError(f"{run.path} has no finished fold to predict with. Fix: run `kit train` until a fold "
+                       "finishes.")
+    metrics = run.read_metrics()
+    oof_auc = metrics.oof_auc if metrics else None
+    if oof and not run.oof_path.exists():
+        print(f"OOF not re-scored: {run.path} has no oof.csv until every fold is trained (done: {folds})")
         oof = False
     with open_store(store) as h5:
         test_ids = read_table(h5, "test")["id"]
         image_shape = h5["test/images"].shape[1:]
-    done_before = metrics.get("test_tta") == tta and metrics.get("test_folds") == folds
-    if not force and done_before and (run / "test_pred.csv").exists() and (not oof or metrics.get("oof_tta") == tta):
-        return PredictResult(run, tta, folds, pd.read_csv(run / "test_pred.csv", dtype={"id": str}),
-                             metrics.get("oof_auc"), metrics.get("oof_auc_tta"))
-    table = load_folds(run / "folds.csv")
+    before = run.read_predict_record()
+    done_before = before is not None and before.tta == tta and before.folds == folds
+    if (not force and done_before and run.test_pred_path.exists()
+            and (not oof or (before.oof_tta == tta and run.read_oof_tta() is not None))):
+        return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, before.oof_auc_tta)
+    table = run.read_folds()
     oof_pred = np.full(len(table), np.nan)
     test_matrix = []
     for f in folds:
-        model = build_model(cfg, image_shape)
-        model.load_weights(fold_dir(run, f) / "best.weights.h5")
+        model = build_model(cfg.model, image_shape)
+        model.load_weights(run.fold(f).best_weights)
         test = predict_rows(model, store, "test", np.arange(len(test_ids)), views, batch_size,
                             desc=f"fold {f} test ({tta})")
         if not np.isfinite(test).all():
             raise KitError(f"fold {f} predicted NaN/inf for some test images; its weights are unusable. Fix: retrain "
                            "that fold (delete its folder) with a lower train.lr.")
-        np.save(run / f"test_fold{f}.npy", test)
+        run.write_test_fold(f, test)
         test_matrix.append(test)
         if oof:
             _, valid_rows = fold_rows(table, f)
             oof_pred[valid_rows] = predict_rows(model, store, "train", valid_rows, views, batch_size,
                                                 desc=f"fold {f} OOF ({tta})")
         keras.backend.clear_session()
-    test_pred = pd.DataFrame({"id": test_ids, "pred": average_folds(np.stack(test_matrix),
-                                                                     cfg.predict.fold_average)})
-    test_pred.to_csv(run / "test_pred.csv", index=False)
-    values = dict(test_tta=tta, test_folds=folds)
-    oof_auc_tta = None
+    run.write_test_pred(test_ids, average_folds(np.stack(test_matrix), cfg.predict.fold_average))
+    # OOF predictions made earlier stay described until they are remade
+    oof_tta, oof_auc_tta = (before.oof_tta, before.oof_auc_tta) if before is not None else (None, None)
     if oof:
-        table = pd.read_csv(run / "oof.csv", dtype={"id": str})
-        table["pred_plain"] = table.get("pred_plain", table["pred"])
-        table["pred"] = oof_pred
-        table.to_csv(run / "oof.csv", index=False)
-        oof_auc_tta = float(roc_auc_score(table["target"], oof_pred))
-        values.update(oof_tta=tta, oof_auc_tta=oof_auc_tta)
-    update_metrics(run, **values)
-    return PredictResult(run, tta, folds, test_pred, metrics.get("oof_auc"), oof_auc_tta)
+        plain = run.read_oof().set_index("id").loc[table["id"]].reset_index()
+        run.write_oof_tta(plain, oof_pred)
+        oof_tta, oof_auc_tta = tta, float(roc_auc_score(plain["target"], oof_pred))
+    run.write_predict_record(PredictRecord(tta=tta, folds=folds, fold_average=cfg.predict.fold_average,
+                                           oof_tta=oof_tta, oof_auc_tta=oof_auc_tta))
+    return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, oof_auc_tta if oof else None)

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -23,21 +22,25 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
-from kit import paths
-from kit.train.augment import BatchAugmenter, build_augmentation, save_augmentation
-from kit.train.callbacks import (CosineTimeSchedule, GlobalDeadline, PlateauSchedule, ResumeCheckpoint, ValidationAUC,
-                           write_json)
-from kit.config import Config, resolve_config
-from kit.train.loader import StoreDataset, fits_in_memory
-from kit.train.device import detect_device, distribution_scope, set_precision
-from kit.errors import KitError
-from kit.train.folds import check_folds, fold_rows, load_folds, make_folds, save_folds
-from kit.models import create_model, is_pretrainable, set_backbone_trainable
-from kit.train.summary import environment, plot_run, summarise_run
-from kit.run import fold_dir, is_fold_done, open_run
-from kit.ingest.store import open_store, read_table
+from sklearn.metrics import roc_auc_score
 
-__all__ = ["train", "CVResult", "build_model", "class_weights"]
+from kit import paths
+from kit.config import Config, resolve_config
+from kit.errors import KitError
+from kit.ingest.store import open_store, read_table
+from kit.models import is_pretrainable, set_backbone_trainable
+from kit.models.build import build_model
+from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run
+from kit.train.augment import BatchAugmenter, build_augmentation, save_augmentation
+from kit.train.callbacks import (CosineTimeSchedule, EpochLog, GlobalDeadline, PlateauSchedule, ResumeCheckpoint,
+                                 ValidationAUC)
+from kit.train.device import detect_device, distribution_scope, set_precision
+from kit.train.environment import environment
+from kit.train.folds import check_folds, fold_rows, make_folds
+from kit.train.loader import StoreDataset, fits_in_memory
+from kit.train.plots import plot_run
+
+__all__ = ["train", "CVResult", "class_weights", "format_table"]
 
 
 @dataclasses.dataclass
@@ -55,13 +58,6 @@ class CVResult:
         return not self.missing_folds
 
 
-def build_model(cfg: Config, image_shape) -> keras.Model:
-    """The configured network (uncompiled); ``kit.infer.predict`` rebuilds the same one to load fold weights."""
-    m = cfg.model
-    return create_model(m.backbone, input_shape=tuple(image_shape), weights=m.weights or None, dropout=m.dropout,
-                        crop=m.crop or None, resize=m.resize or None, pool=m.pool)
-
-
 def train(competition: str, store=None, config_file=None, overrides=(), folds=None, max_minutes=None,
           run_dir=None, workers: int = 0, verbose: int = 1) -> CVResult:
     """Train the configured folds (all by default) and summarise the run; see the module docstring."""
@@ -76,34 +72,74 @@ def train(competition: str, store=None, config_file=None, overrides=(), folds=No
     k = cfg.folds.k
     wanted = _parse_folds(folds, k)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
-    run = open_run(cfg, run_dir)
+    run = RunFolder(open_run(cfg, run_dir))
     folds_table = _folds(run, table, groups, cfg)
 
     device = detect_device()
     precision = set_precision(cfg.train.precision, device)
     if compose is not None:
-        save_augmentation(compose, run / "augment.json")
-    write_json(run / "env.json", environment(device, precision, store, max_minutes))
+        save_augmentation(compose, run.augment_path)
+    run.write_env(environment(device, precision, store, max_minutes))
     in_memory = cfg.data.in_memory
     if in_memory == "auto":
         in_memory = fits_in_memory(len(table), image_shape)
     job = _Job(cfg, store, run, folds_table, table["label"].to_numpy(np.float32), image_shape, compose, in_memory,
                distribution_scope(device), workers, verbose, deadline)
 
-    todo = [f for f in wanted if not is_fold_done(run, f)]
+    todo = [f for f in wanted if not run.fold(f).is_done()]
     for position, fold in enumerate(todo):
         if deadline is not None and time.monotonic() >= deadline:
             print(f"time budget spent: fold {fold} and later not started")
             break
         share = None if deadline is None else (deadline - time.monotonic()) / (len(todo) - position)
         _train_fold(job, fold, share)
-    summary = summarise_run(run, folds_table, job.labels, k, changed=bool(todo))
-    if todo:
-        plot_run(run)
+    metrics, oof, table_text = _summarise(run, folds_table, job.labels, k)
+    # A finished run that trained no fold in this call has nothing new to write (nor replots).
+    if todo or oof is None or not run.oof_path.exists():
+        if oof is not None:
+            run.write_oof(folds_table, job.labels, oof)
+        run.write_metrics(metrics)
+        plot_run(run, k)
     if verbose:
-        print(summary.table)
-        print(f"run folder: {run}  ({(time.monotonic() - started) / 60:.1f} min)")
-    return CVResult(run, summary.fold_auc, summary.oof_auc, summary.missing)
+        print(table_text)
+        print(f"run folder: {run.path}  ({(time.monotonic() - started) / 60:.1f} min)")
+    return CVResult(run.path, metrics.fold_auc, metrics.oof_auc, metrics.missing_folds)
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Rows of strings as left-aligned columns.
+
+    Example:
+        >>> print(format_table([["fold", "auc"], ["0", "0.91"]]))
+        fold  auc
+        0     0.91
+    """
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _summarise(run: RunFolder, folds: pd.DataFrame, labels: np.ndarray, k: int):
+    """The run's scores from its finished folds, the OOF predictions (once all k are done, else None: every
+    train row predicted by the fold that validated it, at its best epoch) and the table training prints."""
+    rows = [["fold", "val AUC", "best epoch", "epochs", "minutes", "stopped"]]
+    fold_auc, missing = {}, []
+    for f in range(k):
+        if not run.fold(f).is_done():
+            missing.append(f)
+            rows.append([str(f), "-", "-", "-", "-", "not trained"])
+            continue
+        done = run.fold(f).read_done()
+        fold_auc[f] = done.best_auc
+        rows.append([str(f), f"{done.best_auc:.4f}", str(done.best_epoch), str(done.epochs), f"{done.minutes:.1f}",
+                     done.stopped])
+    oof = oof_auc = None
+    if not missing:
+        oof = np.full(len(folds), np.nan)
+        for f in range(k):
+            oof[folds["fold"].to_numpy() == f] = run.fold(f).read_valid_pred()
+        oof_auc = float(roc_auc_score(labels, oof))
+        rows.append(["OOF", f"{oof_auc:.4f}", "", "", "", "all folds"])
+    return RunMetrics(fold_auc=fold_auc, oof_auc=oof_auc, missing_folds=missing), oof, format_table(rows)
 
 
 @dataclasses.dataclass
@@ -112,7 +148,7 @@ class _Job:
 
     cfg: Config
     store: Path
-    run: Path
+    run: RunFolder
     folds: pd.DataFrame
     labels: np.ndarray
     image_shape: tuple
@@ -124,16 +160,16 @@ class _Job:
     deadline: float | None
 
 
-def _folds(run: Path, table: pd.DataFrame, groups, cfg: Config) -> pd.DataFrame:
-    path = run / "folds.csv"
-    if path.exists():
-        folds = load_folds(path)
+def _folds(run: RunFolder, table: pd.DataFrame, groups, cfg: Config) -> pd.DataFrame:
+    if run.folds_path.exists():
+        folds = run.read_folds()
     else:
         folds = make_folds(table["id"], table["label"], cfg.folds.k, cfg.folds.seed, groups)
-        save_folds(folds, path)
+        run.write_folds(folds)
     check_folds(folds, cfg.folds.k, ids=table["id"])
     if not (folds["id"].to_numpy() == table["id"].to_numpy()).all():
-        raise KitError(f"{path} is not in the store's row order. Fix: start a new run folder for this store.")
+        raise KitError(f"{run.folds_path} is not in the store's row order. Fix: start a new run folder for this "
+                       "store.")
     return folds
 
 
@@ -152,9 +188,9 @@ def _parse_folds(folds, k: int) -> list[int]:
 
 def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     cfg, t = job.cfg, job.cfg.train
-    out = fold_dir(job.run, fold)
-    out.mkdir(exist_ok=True)
-    state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {}
+    out = job.run.fold(fold)
+    out.dir.mkdir(exist_ok=True)
+    state = out.read_state()
     state.setdefault("step", 0)
     state.setdefault("elapsed_s", 0.0)
     state.pop("stopped", None)
@@ -175,8 +211,8 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     freeze = t.freeze_epochs if is_pretrainable(cfg.model.backbone) and cfg.model.weights else 0
     finetune_lr = t.lr * t.finetune_lr_factor if freeze else t.lr
     phases = [(0, freeze, False, t.lr), (freeze, t.epochs, True, finetune_lr)]
-    _truncate_history(out / "history.csv", state.get("epoch", 0))
-    history = keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)
+    _truncate_history(out.history, state.get("epoch", 0))
+    history = keras.callbacks.CSVLogger(str(out.history), append=True)
     fold_started = time.monotonic()
     for start, end, trainable, lr in phases:
         epoch = state.get("epoch", 0)
@@ -193,17 +229,21 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
             ResumeCheckpoint(out, state),
         ]
         if job.verbose:
-            print(f"fold {fold}: {len(train_rows)} train / {len(valid_rows)} valid images, epochs {epoch + 1}..{end}"
-                  + (f", {seconds / 60:.1f} min share" if seconds else "") + ("" if trainable else ", backbone frozen"))
-        model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=job.verbose)
+            # Keras's own progress (verbose=1/2) would print "Epoch 3/80" and NaN for epochs without validation,
+            # and fill a log file with backspaces: EpochLog prints one line per epoch instead.
+            callbacks.append(EpochLog(fold, state, t.epochs, seconds, steps))
+            until = f"epoch {epoch + 1} until its {seconds / 60:.1f} min share is spent (at most {end})" if seconds \
+                else f"epochs {epoch + 1}..{end}"
+            print(f"fold {fold}: {len(train_rows)} train / {len(valid_rows)} valid images, {until}"
+                  + ("" if trainable else ", backbone frozen"))
+        model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
     if state.get("best_auc") is None:
         raise KitError(f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
                        "time (--max-minutes) or fewer images per epoch.")
     state.setdefault("stopped", "epochs done")
-    write_json(out / "done.json", {"fold": fold, "best_auc": state["best_auc"], "best_epoch": state["best_epoch"],
-                                   "epochs": state["epoch"], "minutes": round(state["elapsed_s"] / 60, 2),
-                                   "stopped": state["stopped"]})
-    (out / "last.keras").unlink(missing_ok=True)  # the resume point is not needed once the fold is done
+    out.write_done(FoldDone(fold=fold, best_auc=state["best_auc"], best_epoch=state["best_epoch"],
+                            epochs=state["epoch"], minutes=round(state["elapsed_s"] / 60, 2), stopped=state["stopped"]))
+    out.resume_model.unlink(missing_ok=True)  # the resume point is not needed once the fold is done
     keras.backend.clear_session()
     if job.verbose:
         print(f"fold {fold}: best val AUC {state['best_auc']:.4f} at epoch {state['best_epoch']} "
@@ -237,15 +277,15 @@ def _truncate_history(path: Path, epochs: int) -> None:
             history[history["epoch"] < epochs].to_csv(path, index=False)
 
 
-def _fold_model(job: _Job, out: Path, epoch: int, phase_start: int, trainable: bool, lr: float) -> keras.Model:
+def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool,
+                lr: float) -> keras.Model:
     """The model to continue from: the resume point if there is one, else a fresh network."""
-    resume = out / "last.keras"
-    if resume.exists() and epoch > 0:
-        model = keras.saving.load_model(resume)  # weights and optimizer state
+    if out.resume_model.exists() and epoch > 0:
+        model = keras.saving.load_model(out.resume_model)  # weights and optimizer state
         if epoch > phase_start:
             return model
     else:
-        model = build_model(job.cfg, job.image_shape)
+        model = build_model(job.cfg.model, job.image_shape)
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
     optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kit.adapters.registry import get_adapter, list_adapters
-from kit.infer.blend import blend_and_submit
+from kit.infer.ensemble import blend_and_submit
 from kit.ingest.decode import BadImage, ImageSpec, decode_image, fit_image
 from kit.errors import KitError
 from kit.train.folds import check_folds, make_folds

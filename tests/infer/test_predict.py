@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from kit.train.augment import D4_VIEWS
-from kit.infer.blend import blend_and_submit
+from kit.infer.ensemble import blend_and_submit
 from kit.cli.main import main
 from kit.errors import KitError
 from kit.infer.predict import predict_run, predict_tta
+from kit.run import RunFolder
 from kit.ingest.store import open_store, read_table
 
 
@@ -55,6 +56,7 @@ def test_tta_of_a_rotation_invariant_model_equals_no_tta():
 
 
 def test_predict_run_writes_fold_and_averaged_test_predictions_and_oof_with_tta(run, train_store):
+    plain = (run / "oof.csv").read_bytes()
     result = predict_run(run, tta="d4", oof=True)
     with open_store(train_store) as h5:
         test_ids = read_table(h5, "test")["id"].tolist()
@@ -62,11 +64,13 @@ def test_predict_run_writes_fold_and_averaged_test_predictions_and_oof_with_tta(
     assert pred["id"].tolist() == test_ids and pred["pred"].between(0, 1).all()
     folds = [np.load(run / f"test_fold{f}.npy") for f in (0, 1)]
     np.testing.assert_allclose(pred["pred"], np.mean(folds, axis=0), rtol=1e-6)
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test_tta"] == metrics["oof_tta"] == "d4" and metrics["oof_auc_tta"] == pytest.approx(
-        result.oof_auc_tta)
-    oof = pd.read_csv(run / "oof.csv")
-    assert {"pred", "pred_plain"} <= set(oof.columns) and not np.allclose(oof["pred"], oof["pred_plain"])
+    record = RunFolder(run).read_predict_record()
+    assert record.tta == record.oof_tta == "d4" and record.folds == [0, 1]
+    assert record.oof_auc_tta == pytest.approx(result.oof_auc_tta)
+    assert (run / "oof.csv").read_bytes() == plain  # training's OOF file is not rewritten by prediction
+    oof, oof_tta = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "oof_tta.csv")
+    assert oof[["id", "fold", "target"]].equals(oof_tta[["id", "fold", "target"]])
+    assert not np.allclose(oof["pred"], oof_tta["pred"])
     assert result.oof_auc_tta > 0.8
 
     stamp = (run / "test_fold0.npy").stat().st_mtime_ns

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from kit.run import FoldFolder
 from kit.train.callbacks import ValidationAUC, schedule_factor
 
 
@@ -23,7 +24,7 @@ GOOD, BAD = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0.9, 0.8, 0.2, 0.1])
 
 def _run(predictions, tmp_path, **kw):
     model, state = _ScriptedModel(predictions), {}
-    callback = ValidationAUC(None, TARGET, tmp_path, state, **kw)
+    callback = ValidationAUC(None, TARGET, FoldFolder(tmp_path), state, **kw)
     callback.set_model(model)
     epochs = 0
     while model.predictions and not model.stop_training:
@@ -73,7 +74,7 @@ def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tm
     training = [w.copy() for w in model.get_weights()]
     average = [keras.ops.convert_to_numpy(v) for v in model.optimizer._model_variables_moving_average]
     assert not np.allclose(training[0], average[0])
-    callback = ValidationAUC(x, y, tmp_path, {})
+    callback = ValidationAUC(x, y, FoldFolder(tmp_path), {})
     callback.set_model(model)
     callback.on_epoch_end(0, {})
     # restored up to rounding: Keras swaps by adding and subtracting in place

@@ -1,0 +1,29 @@
+"""The configured network: a ``[model]`` section -> an uncompiled Keras model.
+
+Training builds it for each fold and prediction rebuilds the same one to load the fold's weights. It takes the
+section's values (``kit.config.ModelConfig`` or anything with the same attributes), not the whole
+configuration, so the models stage does not depend on the config stage.
+
+Example:
+    >>> from kit.config import ModelConfig
+    >>> model = build_model(ModelConfig(backbone="tiny_cnn"), (96, 96, 3))  # doctest: +SKIP
+    >>> model.output_shape  # doctest: +SKIP
+    (None, 1)
+"""
+from __future__ import annotations
+
+import keras
+
+from kit.models.registry import create_model
+
+__all__ = ["build_model"]
+
+
+def build_model(model_cfg, image_shape) -> keras.Model:
+    """The network ``model_cfg`` describes (backbone, weights, dropout, crop, resize, pool), uncompiled.
+
+    Empty ``weights`` and zero ``crop``/``resize`` mean none.
+    """
+    m = model_cfg
+    return create_model(m.backbone, input_shape=tuple(image_shape), weights=m.weights or None, dropout=m.dropout,
+                        crop=m.crop or None, resize=m.resize or None, pool=m.pool)

@@ -1,0 +1,58 @@
+"""The plots training leaves in a run folder: learning curves of every fold and the OOF ROC curve.
+
+Example:
+    >>> from kit.run import RunFolder
+    >>> plot_run(RunFolder("runs/pcam/20261124-101500_compact_cnn"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from kit.run import RunFolder
+
+__all__ = ["plot_run"]
+
+
+def plot_run(run: RunFolder, k: int) -> None:
+    """learning_curves.png (loss and validation AUC per epoch, folds 0..k-1) and roc.png (when oof.csv exists).
+
+    Validation points are joined across the epochs that skip validation (``train.val_every``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(11, 4))
+    for f in range(k):
+        path = run.fold(f).history
+        if not path.exists():
+            continue
+        h = pd.read_csv(path)
+        ax_loss.plot(h["epoch"] + 1, h["loss"], label=f"fold{f} train")
+        if "val_auc" in h:
+            # NaN rows are epochs without validation: drop them so the line joins the validated epochs
+            v = h.dropna(subset=["val_auc"])
+            ax_loss.plot(v["epoch"] + 1, v["val_loss"], "o--", ms=3, label=f"fold{f} valid")
+            ax_auc.plot(v["epoch"] + 1, v["val_auc"], "o-", ms=3, label=f"fold{f}")
+    ax_loss.set(xlabel="epoch", ylabel="log loss", title="loss")
+    ax_auc.set(xlabel="epoch", ylabel="ROC AUC", title="validation AUC")
+    for ax in (ax_loss, ax_auc):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(run.learning_curves_path, dpi=90)
+    plt.close(fig)
+    if run.oof_path.exists():
+        oof = run.read_oof()
+        fpr, tpr, _ = roc_curve(oof["target"], oof["pred"])
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot(fpr, tpr, label=f"OOF AUC {roc_auc_score(oof['target'], oof['pred']):.4f}")
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=run.name)
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        fig.savefig(run.roc_path, dpi=90)
+        plt.close(fig)
