@@ -23,6 +23,7 @@ RECIPE = ["model.backbone=tiny_cnn", "model.resize=48", "folds.k=2", "train.epoc
           "train.lr=3e-3", "data.in_memory=true"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_adapters())
 def test_adapter_end_to_end_synth_ingest_train_predict_submit(name, tmp_path):
     adapter = get_adapter(name)
@@ -83,6 +84,7 @@ def test_class_weights():
         class_weights("heavy", np.array([0, 1]))
 
 
+@pytest.mark.slow
 def test_balanced_class_weight_trains(tmp_path):
     raw = synthesize("isic", tmp_path / "raw", n_train=48, n_test=4, seed=2)
     ingest("isic", raw, tmp_path / "isic.h5", workers=1, progress=False, size=32)

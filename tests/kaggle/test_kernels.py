@@ -139,6 +139,7 @@ def _snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["zip", "folder"])  # as uploaded, and as Kaggle unpacks an uploaded zip
 def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, synth_pcam_master, tmp_path,
                                                                       no_kaggle_env):
@@ -180,6 +181,7 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, sy
     assert list(home.iterdir()) == [] and list(scratch.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_notebook_run_after_a_timeout_submits_the_finished_folds(synth_pcam_master, tmp_path, no_kaggle_env):
     kaggle = tmp_path / "kaggle"
     shutil.copytree(synth_pcam_master, kaggle / "input" / SLUG)

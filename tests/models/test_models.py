@@ -14,6 +14,7 @@ def _images(n=2, size=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_backbones())
 def test_every_backbone_builds_and_predicts_probabilities_from_uint8(name):
     size = _SMALL.get(name, 32)
@@ -50,6 +51,7 @@ def test_bad_shapes_say_how_to_fix_them():
         create_model("tiny_cnn", input_shape=(32, 32, 3), crop=48)
 
 
+@pytest.mark.slow
 def test_keras_applications_weight_file_loads_into_the_backbone(tmp_path):
     """The no-top .h5 file keras.applications downloads (legacy layout) and kit's own backbone file both load."""
     legacy_h5 = pytest.importorskip("keras.src.legacy.saving.legacy_h5_format")
