@@ -14,15 +14,13 @@ Example:
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from kit.errors import KitError
 
-__all__ = ["make_folds", "check_folds", "save_folds", "load_folds", "fold_rows"]
+__all__ = ["make_folds", "check_folds", "fold_rows"]
 
 
 def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
@@ -72,17 +70,6 @@ def check_folds(folds: pd.DataFrame, k: int, ids=None) -> None:
         spread = folds.groupby("group")["fold"].nunique()
         if (spread > 1).any():
             raise KitError(f"groups split across folds: {spread[spread > 1].index[:5].tolist()}.")
-
-
-def save_folds(folds: pd.DataFrame, path) -> None:
-    folds.to_csv(path, index=False)
-
-
-def load_folds(path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise KitError(f"expected folds at {path}, found nothing. Fix: run `kit train` to create them.")
-    return pd.read_csv(path, dtype={"id": str})
 
 
 def fold_rows(folds: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
