@@ -10,6 +10,7 @@ Example:
     >>> CHEST_XRAY.image_shape, CHEST_XRAY.positive_class
     ((128, 128, 1), 'PNEUMONIA')
 """
+
 from __future__ import annotations
 
 from competitions.synthetic import chest_xray as synthetic
@@ -37,8 +38,7 @@ CHEST_XRAY = FolderPerClassAdapter(
     positive_class="PNEUMONIA",
     # radiographs have an orientation (heart on the left): small shifts, zooms and rotations, no flips
     train_augment=(
-        {"name": "Affine", "scale": [0.9, 1.1], "rotate": [-10, 10], "translate_percent": [-0.05, 0.05],
-         "p": 0.7},
+        {"name": "Affine", "scale": [0.9, 1.1], "rotate": [-10, 10], "translate_percent": [-0.05, 0.05], "p": 0.7},
         {"name": "RandomBrightnessContrast", "brightness_limit": 0.15, "contrast_limit": 0.15, "p": 0.5},
     ),
 )

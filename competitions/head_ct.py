@@ -10,6 +10,7 @@ Example:
     >>> HEAD_CT.csv_sep, HEAD_CT.label_column
     (';', 'hemorrhage')
 """
+
 from __future__ import annotations
 
 from competitions.synthetic import head_ct as synthetic

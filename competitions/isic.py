@@ -12,6 +12,7 @@ Example:
     >>> ISIC.group_column, ISIC.fit
     ('patient_id', 'crop')
 """
+
 from __future__ import annotations
 
 from competitions.synthetic import isic as synthetic
@@ -38,8 +39,7 @@ ISIC = Adapter(
     # dermoscopy has no up or down: the 8 dihedral views; colour varies between cameras and lighting
     train_augment=(
         {"name": "D4", "p": 1.0},
-        {"name": "HueSaturationValue", "hue_shift_limit": 10, "sat_shift_limit": 15, "val_shift_limit": 10,
-         "p": 0.5},
+        {"name": "HueSaturationValue", "hue_shift_limit": 10, "sat_shift_limit": 15, "val_shift_limit": 10, "p": 0.5},
         {"name": "RandomBrightnessContrast", "brightness_limit": 0.15, "contrast_limit": 0.15, "p": 0.5},
     ),
 )

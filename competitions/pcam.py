@@ -5,6 +5,7 @@ Example:
     >>> PCAM.labels_csv
     'train_labels.csv'
 """
+
 from __future__ import annotations
 
 from competitions.synthetic import pcam as synthetic
@@ -30,8 +31,7 @@ PCAM = Adapter(
     # the stain variation between labs; strong jitter hurts on H&E.
     train_augment=(
         {"name": "D4", "p": 1.0},
-        {"name": "HueSaturationValue", "hue_shift_limit": 8, "sat_shift_limit": 12, "val_shift_limit": 8,
-         "p": 0.5},
+        {"name": "HueSaturationValue", "hue_shift_limit": 8, "sat_shift_limit": 12, "val_shift_limit": 8, "p": 0.5},
         {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.5},
     ),
 )

@@ -8,6 +8,7 @@ Example:
     >>> kit.__version__
     '0.1.0'
 """
+
 from kit.quiet_start import quiet_tensorflow_start
 
 __version__ = "0.1.0"

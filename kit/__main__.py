@@ -1,4 +1,5 @@
 """``python -m kit``: the same command line as the ``kit`` entry point."""
+
 from kit.cli.main import main
 
 raise SystemExit(main())

@@ -6,6 +6,7 @@ Example:
     $ kit bench loader --store data/pcam/pcam.h5
     $ kit bench tta --store data/pcam/pcam.h5
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from kit.adapters.registry import get_adapter
-from kit.ingest.writer import ingest
 from kit.ingest.listing import plan_split
+from kit.ingest.writer import ingest
 
 __all__ = ["bench_ingest", "bench_loader", "bench_tta", "augmentation_throughput"]
 
@@ -53,10 +54,19 @@ def bench_ingest(raw, competition: str = "pcam", workers: int | None = None, rep
             best = max(best, len(paths) / (time.perf_counter() - started))
         size = (Path(tmp) / "bench.h5").stat().st_size
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"bench": "ingest", "competition": competition, "stored_shape": list(spec.shape), "images": len(paths),
-            "workers": workers or os.cpu_count(),
-            "kit_images_per_s": round(best), "pillow_images_per_s": round(pillow), "ratio": round(best / pillow, 2),
-            "store_mib": round(size / 2**20, 1), "peak_rss_mib": round(rss_mib), "best_of": repeat}
+    return {
+        "bench": "ingest",
+        "competition": competition,
+        "stored_shape": list(spec.shape),
+        "images": len(paths),
+        "workers": workers or os.cpu_count(),
+        "kit_images_per_s": round(best),
+        "pillow_images_per_s": round(pillow),
+        "ratio": round(best / pillow, 2),
+        "store_mib": round(size / 2**20, 1),
+        "peak_rss_mib": round(rss_mib),
+        "best_of": repeat,
+    }
 
 
 def _images_per_s(dataset, threads: int, seconds: float = 3.0) -> float:
@@ -71,15 +81,21 @@ def _images_per_s(dataset, threads: int, seconds: float = 3.0) -> float:
     return served / (time.perf_counter() - started)
 
 
-def bench_loader(store, competition: str = "pcam", batch_size: int = 128, threads: int | None = None,
-                 naive_images: int = 2000, seconds: float = 3.0) -> dict:
+def bench_loader(
+    store,
+    competition: str = "pcam",
+    batch_size: int = 128,
+    threads: int | None = None,
+    naive_images: int = 2000,
+    seconds: float = 3.0,
+) -> dict:
     """Training-loader images/s with and without the competition's augmentation, against a naive loader (one
     random HDF5 row read and one albumentations call per image) measured in the same run; also the augmentation
     alone, batched and per image."""
     import h5py
 
-    from kit.train.augment import BatchAugmenter, build_augmentation
     from kit.config import resolve_config
+    from kit.train.augment import BatchAugmenter, build_augmentation
     from kit.train.loader import StoreDataset
 
     threads = threads or os.cpu_count() or 1
@@ -102,11 +118,18 @@ def bench_loader(store, competition: str = "pcam", batch_size: int = 128, thread
         naive = len(picks) / (time.perf_counter() - started)
         sample = images[:1024]
     kernels = augmentation_throughput(sample, compose, seconds=seconds, batch_size=batch_size, threads=threads)
-    return {"bench": "loader", "images": n, "batch_size": batch_size, "threads": threads,
-            "plain_images_per_s": round(plain_rate), "augmented_images_per_s": round(augmented_rate),
-            "naive_images_per_s": round(naive), "augmented_vs_naive": round(augmented_rate / naive, 2),
-            "augment_only_batched_images_per_s": kernels["batch_images_per_s"],
-            "augment_only_per_image_albumentations_images_per_s": kernels["per_image_images_per_s"]}
+    return {
+        "bench": "loader",
+        "images": n,
+        "batch_size": batch_size,
+        "threads": threads,
+        "plain_images_per_s": round(plain_rate),
+        "augmented_images_per_s": round(augmented_rate),
+        "naive_images_per_s": round(naive),
+        "augmented_vs_naive": round(augmented_rate / naive, 2),
+        "augment_only_batched_images_per_s": kernels["batch_images_per_s"],
+        "augment_only_per_image_albumentations_images_per_s": kernels["per_image_images_per_s"],
+    }
 
 
 def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_size: int = 64) -> dict:
@@ -114,9 +137,9 @@ def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_siz
     import h5py
     import keras
 
-    from kit.train.augment import D4_VIEWS
-    from kit.models import create_model
     from kit.infer.predict import predict_rows
+    from kit.models import create_model
+    from kit.train.augment import D4_VIEWS
 
     with h5py.File(store, "r") as h5:
         n = min(images, len(h5["test/ids"]))
@@ -133,13 +156,21 @@ def bench_tta(store, backbone: str = "compact_cnn", images: int = 512, batch_siz
     predict_rows(model, store, "test", rows, D4_VIEWS, batch_size)
     tta = time.perf_counter() - started
     keras.backend.clear_session()
-    return {"bench": "tta", "backbone": backbone, "images": n, "views": 8, "tta_s": round(tta, 3),
-            "eight_plain_passes_s": round(plain, 3), "tta_images_per_s": round(n / tta),
-            "overhead_pct": round(100 * (tta / plain - 1), 1)}
+    return {
+        "bench": "tta",
+        "backbone": backbone,
+        "images": n,
+        "views": 8,
+        "tta_s": round(tta, 3),
+        "eight_plain_passes_s": round(plain, 3),
+        "tta_images_per_s": round(n / tta),
+        "overhead_pct": round(100 * (tta / plain - 1), 1),
+    }
 
 
-def augmentation_throughput(images: np.ndarray, compose, seconds: float = 2.0, batch_size: int = 128,
-                            threads: int = 2) -> dict:
+def augmentation_throughput(
+    images: np.ndarray, compose, seconds: float = 2.0, batch_size: int = 128, threads: int = 2
+) -> dict:
     """Images/s of ``BatchAugmenter`` and of the per-image albumentations loop on the same images.
 
     Both run in ``threads`` threads, each repeatedly augmenting ``batch_size``-image batches for about
@@ -151,7 +182,7 @@ def augmentation_throughput(images: np.ndarray, compose, seconds: float = 2.0, b
         {'batch_images_per_s': ..., 'per_image_images_per_s': ..., 'speedup': ...}
     """
     images = np.ascontiguousarray(images)
-    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+    batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     from kit.train.augment import BatchAugmenter
 
     augmenter = BatchAugmenter(compose)
@@ -165,14 +196,17 @@ def augmentation_throughput(images: np.ndarray, compose, seconds: float = 2.0, b
         private.set_random_seed(worker)
         return lambda batch: [private(image=image)["image"] for image in batch]
 
-    rates = {name: _rate(make, batches, seconds, threads) for name, make in
-             (("batch_images_per_s", batched), ("per_image_images_per_s", per_image))}
+    rates = {
+        name: _rate(make, batches, seconds, threads)
+        for name, make in (("batch_images_per_s", batched), ("per_image_images_per_s", per_image))
+    }
     rates["speedup"] = round(rates["batch_images_per_s"] / rates["per_image_images_per_s"], 1)
     return {"images": len(images), "shape": list(images.shape[1:]), "threads": threads, **rates}
 
 
 def _rate(make, batches, seconds: float, threads: int) -> int:
     """Images/s of ``threads`` workers, each calling its ``make(worker)`` on the batches for ``seconds``."""
+
     def work(worker):
         fn, done, started = make(worker), 0, time.perf_counter()
         while time.perf_counter() - started < seconds:

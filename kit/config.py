@@ -13,21 +13,36 @@ Example:
     >>> cfg.train.epochs, cfg.model.backbone
     (3, 'tiny_cnn')
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
 import tomllib
-from typing import Callable
+from collections.abc import Callable
 
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.tomlfile import dump_toml, load_toml
 
-__all__ = ["Config", "FoldsConfig", "DataConfig", "ModelConfig", "TrainConfig", "AugmentConfig", "PredictConfig",
-           "resolve_config", "config_from_dict", "describe", "identity", "PRECISIONS", "SCHEDULES", "TTA_MODES",
-           "FOLD_AVERAGES"]
+__all__ = [
+    "Config",
+    "FoldsConfig",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "AugmentConfig",
+    "PredictConfig",
+    "resolve_config",
+    "config_from_dict",
+    "describe",
+    "identity",
+    "PRECISIONS",
+    "SCHEDULES",
+    "TTA_MODES",
+    "FOLD_AVERAGES",
+]
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 SCHEDULES = ("cosine", "plateau")
@@ -83,12 +98,15 @@ _TEXT = Rule("a string", lambda v: isinstance(v, str))
 _POOL = Rule("a head pooling", lambda v: isinstance(v, str) and v in _pools(), known=_pools)
 _BACKBONE = Rule("a registered backbone", lambda v: isinstance(v, str) and v in _backbones(), known=_backbones)
 _IN_MEMORY = Rule("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool))
-_CLASS_WEIGHT = Rule("'none', 'balanced' or a positive number (the positives' weight)",
-                     lambda v: v in ("none", "balanced") or (_is_number(v) and v > 0))
-_TRANSFORMS = Rule("a list of tables, each with a string 'name' (an albumentations transform) and its arguments",
-                   lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, dict) and isinstance(t.get("name"), str)
-                                                                 for t in v),
-                   lambda v: [dict(t) for t in v])
+_CLASS_WEIGHT = Rule(
+    "'none', 'balanced' or a positive number (the positives' weight)",
+    lambda v: v in ("none", "balanced") or (_is_number(v) and v > 0),
+)
+_TRANSFORMS = Rule(
+    "a list of tables, each with a string 'name' (an albumentations transform) and its arguments",
+    lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in v),
+    lambda v: [dict(t) for t in v],
+)
 
 
 def _key(default, doc: str, rule: Rule):
@@ -110,10 +128,12 @@ class FoldsConfig:
 class DataConfig:
     # batch 64: on 3,200 real images it beat 128 under the same 20-minute budget (docs/experiments.md)
     batch_size: int = _key(64, "training batch size (validation uses twice this)", _integer(1))
-    in_memory: str | bool = _key("auto", "load the training images into RAM: auto (when they fit), true, false",
-                                 _IN_MEMORY)
-    window_chunks: int = _key(8, "store chunks one shuffled batch may draw from (bigger: better mixing, more reads)",
-                              _integer(1))
+    in_memory: str | bool = _key(
+        "auto", "load the training images into RAM: auto (when they fit), true, false", _IN_MEMORY
+    )
+    window_chunks: int = _key(
+        8, "store chunks one shuffled batch may draw from (bigger: better mixing, more reads)", _integer(1)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,37 +143,45 @@ class ModelConfig:
     dropout: float = _key(0.3, "dropout before the classifier", _number(0.0, 1.0))
     crop: int = _key(0, "centre crop side in pixels inside the model; 0 = none", _integer(0))
     resize: int = _key(0, "resize side in pixels inside the model; 0 = none", _integer(0))
-    pool: str = _key("avg", "head pooling: avg, avg_max (average and max) or avg_centre (plus the centre third)",
-                     _POOL)
+    pool: str = _key("avg", "head pooling: avg, avg_max (average and max) or avg_centre (plus the centre third)", _POOL)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _key(80, "upper bound on epochs; under --max-minutes the fold's time share usually ends it first",
-                       _integer(1))
+    epochs: int = _key(
+        80, "upper bound on epochs; under --max-minutes the fold's time share usually ends it first", _integer(1)
+    )
     lr: float = _key(2e-3, "peak learning rate (AdamW)", _number(0.0, low_open=True))
     weight_decay: float = _key(1e-4, "AdamW weight decay", _number(0.0))
     ema: float = _key(0.0, "moving average of the weights, validated and kept; 0 = off, e.g. 0.99", _number(0.0, 1.0))
     warmup_epochs: float = _key(1.0, "linear warm-up of the learning rate, in epochs", _number(0.0))
-    schedule: str = _key("cosine", "cosine (with warm-up, stretched to the fold's time share) or plateau",
-                         _one_of(*SCHEDULES))
+    schedule: str = _key(
+        "cosine", "cosine (with warm-up, stretched to the fold's time share) or plateau", _one_of(*SCHEDULES)
+    )
     # off by default: on a few thousand images validation AUC at a high LR is too noisy to stop on
     patience: int = _key(0, "early stopping after N validations without a better score; 0 = off", _integer(0))
-    class_weight: str | float = _key("none", "'none', 'balanced' (sklearn) or the positives' weight (a number)",
-                                     _CLASS_WEIGHT)
+    class_weight: str | float = _key(
+        "none", "'none', 'balanced' (sklearn) or the positives' weight (a number)", _CLASS_WEIGHT
+    )
     val_every: int = _key(2, "validate every N epochs (and at the last)", _integer(1))
-    precision: str = _key("auto", "auto (mixed on GPU/TPU, float32 on CPU), " + ", ".join(PRECISIONS),
-                          _one_of("auto", *PRECISIONS))
-    freeze_epochs: int = _key(0, "pretrained backbones: epochs with the backbone frozen before fine-tuning",
-                              _integer(0))
-    finetune_lr_factor: float = _key(0.1, "learning rate factor once a frozen backbone is unfrozen",
-                                     _number(0.0, low_open=True))
+    precision: str = _key(
+        "auto", "auto (mixed on GPU/TPU, float32 on CPU), " + ", ".join(PRECISIONS), _one_of("auto", *PRECISIONS)
+    )
+    freeze_epochs: int = _key(
+        0, "pretrained backbones: epochs with the backbone frozen before fine-tuning", _integer(0)
+    )
+    finetune_lr_factor: float = _key(
+        0.1, "learning rate factor once a frozen backbone is unfrozen", _number(0.0, low_open=True)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
-    train: list = _key([], "training augmentation, albumentations transforms as [{name=..., ...}]; default from "
-                       "the adapter", _TRANSFORMS)
+    train: list = _key(
+        [],
+        "training augmentation, albumentations transforms as [{name=..., ...}]; default from the adapter",
+        _TRANSFORMS,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,15 +228,19 @@ def _build(cls, table: dict, source: str, prefix: str):
     unknown = [k for k in table if k not in fields]
     if unknown:
         known = ", ".join(f"{prefix}{k}" for k in fields)
-        raise KitError(f"unknown config key {prefix + unknown[0]!r} (from {source}); known: {known}. "
-                       f"Fix: use one of the known keys (`kit config show COMPETITION` lists them).")
+        raise KitError(
+            f"unknown config key {prefix + unknown[0]!r} (from {source}); known: {known}. "
+            f"Fix: use one of the known keys (`kit config show COMPETITION` lists them)."
+        )
     values = {}
     for key, value in table.items():
         where = f"{prefix}{key}"
         if key in sections:
             if not isinstance(value, dict):
-                raise KitError(f"config key {where!r} is a section; got the value {value!r} (from {source}). "
-                               f"Fix: set one of its keys, e.g. {where}.{next(iter(_field_names(sections[key])))}=...")
+                raise KitError(
+                    f"config key {where!r} is a section; got the value {value!r} (from {source}). "
+                    f"Fix: set one of its keys, e.g. {where}.{next(iter(_field_names(sections[key])))}=..."
+                )
             values[key] = _build(sections[key], value, source, f"{where}.")
         else:
             values[key] = _check(fields[key].metadata["rule"], value, where, source)
@@ -222,8 +254,10 @@ def _field_names(cls) -> list[str]:
 def _check(rule: Rule, value, where: str, source: str):
     if not rule.accepts(value):
         known = f" ({', '.join(rule.known())})" if rule.known else ""
-        raise KitError(f"config key {where!r} expects {rule.expected}{known}; got {value!r} (from {source}). "
-                       f"Fix: give {where} a valid value.")
+        raise KitError(
+            f"config key {where!r} expects {rule.expected}{known}; got {value!r} (from {source}). "
+            f"Fix: give {where} a valid value."
+        )
     return rule.convert(value)
 
 
@@ -249,8 +283,10 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
     if not table["name"]:
         table["name"] = table["model"]["backbone"]
     if table["competition"] != adapter.name:
-        raise KitError(f"expected competition = {adapter.name!r} (the command's), got {table['competition']!r}. "
-                       "Fix: drop `competition` from the config file.")
+        raise KitError(
+            f"expected competition = {adapter.name!r} (the command's), got {table['competition']!r}. "
+            "Fix: drop `competition` from the config file."
+        )
     return config_from_dict(table, "the resolved configuration")
 
 

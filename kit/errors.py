@@ -5,6 +5,7 @@ Example:
     Traceback (most recent call last):
     kit.errors.KitError: expected a CSV with columns id,label; got id,target. Fix: rename the column.
 """
+
 __all__ = ["KitError"]
 
 

@@ -13,6 +13,7 @@ Example:
     >>> csv  # doctest: +SKIP
     PosixPath('/kaggle/working/submission.csv')
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,16 @@ def _keep_library_caches_in(working: Path) -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(working / ".cache" / "matplotlib"))
 
 
-def run(competition: str, max_minutes: float | None = None, overrides=(), raw=None, tta: str | None = None,
-        run_name: str = "kernel", size: int | None = None, workers: int | None = None) -> Path:
+def run(
+    competition: str,
+    max_minutes: float | None = None,
+    overrides=(),
+    raw=None,
+    tta: str | None = None,
+    run_name: str = "kernel",
+    size: int | None = None,
+    workers: int | None = None,
+) -> Path:
     """Ingest, train, predict and ensemble ``competition``; return the path of ``submission.csv``.
 
     Args:
@@ -55,11 +64,18 @@ def run(competition: str, max_minutes: float | None = None, overrides=(), raw=No
     from kit.infer.predict import predict_run
     from kit.train.loop import train
 
-    result = train(competition, store=store, overrides=list(overrides), max_minutes=max_minutes,
-                   run_dir=paths.runs_dir() / competition / run_name)
+    result = train(
+        competition,
+        store=store,
+        overrides=list(overrides),
+        max_minutes=max_minutes,
+        run_dir=paths.runs_dir() / competition / run_name,
+    )
     if not result.complete:
-        print(f"folds {result.missing_folds} are not trained yet; the submission uses the finished ones. Rerun to "
-              "continue training them.")
+        print(
+            f"folds {result.missing_folds} are not trained yet; the submission uses the finished ones. Rerun to "
+            "continue training them."
+        )
     predict_run(result.run_dir, tta=tta, oof=result.complete)
     if result.complete:
         csv = blend_and_submit([result.run_dir])
@@ -79,7 +95,14 @@ def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
 
     adapter = get_adapter(competition)
     test = RunFolder(run_dir).read_test_pred()
-    return write_submission(competition, test["id"].tolist(), test["pred"].to_numpy(), f"{run_dir.name}-partial",
-                            expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
-                            label_column=adapter.label_column, sidecar={"runs": [str(run_dir)], "partial": True},
-                            reuse_identical=True)
+    return write_submission(
+        competition,
+        test["id"].tolist(),
+        test["pred"].to_numpy(),
+        f"{run_dir.name}-partial",
+        expected_ids=expected_ids_from_store(store),
+        id_column=adapter.id_column,
+        label_column=adapter.label_column,
+        sidecar={"runs": [str(run_dir)], "partial": True},
+        reuse_identical=True,
+    )

@@ -12,6 +12,7 @@ Example:
     >>> default_store("pcam").name
     'pcam.h5'
 """
+
 from __future__ import annotations
 
 import os

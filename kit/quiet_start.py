@@ -10,6 +10,7 @@ Example:
     >>> from kit.quiet_start import quiet_tensorflow_start
     >>> quiet_tensorflow_start()  # before the first `import keras`
 """
+
 import importlib.abc
 import importlib.machinery
 import os

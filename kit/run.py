@@ -38,6 +38,7 @@ Example:
     >>> run.fold(2).best_weights.name, run.oof_path.name
     ('best.weights.h5', 'oof.csv')
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,17 @@ from kit.config import Config, config_from_dict, identity
 from kit.errors import KitError
 from kit.tomlfile import dump_toml, load_toml
 
-__all__ = ["RunFolder", "FoldFolder", "FoldDone", "RunMetrics", "PredictRecord", "open_run", "load_run_config",
-           "write_json", "CONFIG"]
+__all__ = [
+    "RunFolder",
+    "FoldFolder",
+    "FoldDone",
+    "RunMetrics",
+    "PredictRecord",
+    "open_run",
+    "load_run_config",
+    "write_json",
+    "CONFIG",
+]
 
 CONFIG = "config.toml"
 
@@ -81,8 +91,10 @@ def _read_table(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFr
     frame = pd.read_csv(path, dtype={"id": str})
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise KitError(f"expected columns {list(columns)} in {path}, got {list(frame.columns)}. "
-                       f"Fix: rerun `{command}` to rewrite it.")
+        raise KitError(
+            f"expected columns {list(columns)} in {path}, got {list(frame.columns)}. "
+            f"Fix: rerun `{command}` to rewrite it."
+        )
     if frame["id"].duplicated().any():
         dup = frame.loc[frame["id"].duplicated(), "id"].head(5).tolist()
         raise KitError(f"{path} lists some ids more than once, e.g. {dup}. Fix: rerun `{command}`.")
@@ -173,8 +185,10 @@ class RunFolder:
         if isinstance(path, RunFolder):
             path = path.path
         if not isinstance(path, (str, os.PathLike)) or not str(path):
-            raise KitError(f"expected a run folder path (runs/<competition>/<time>_<name>), got {path!r}. "
-                           "Fix: pass a folder made by `kit train`.")
+            raise KitError(
+                f"expected a run folder path (runs/<competition>/<time>_<name>), got {path!r}. "
+                "Fix: pass a folder made by `kit train`."
+            )
         self.path = Path(path)
         self.config_path = self.path / CONFIG
         self.augment_path = self.path / "augment.json"
@@ -213,8 +227,10 @@ class RunFolder:
     # config.toml
     def read_config(self) -> Config:
         if not self.config_path.exists():
-            raise KitError(f"expected a run folder with {CONFIG} at {self.path}, found none. Fix: pass a folder "
-                           "made by `kit train` (runs/<competition>/<time>_<name>).")
+            raise KitError(
+                f"expected a run folder with {CONFIG} at {self.path}, found none. Fix: pass a folder "
+                "made by `kit train` (runs/<competition>/<time>_<name>)."
+            )
         # runs made before a key existed get its default, which is what they ran with
         return config_from_dict(load_toml(self.config_path), str(self.config_path))
 
@@ -243,8 +259,9 @@ class RunFolder:
 
     # oof.csv (training, plain) and oof_tta.csv (prediction, with TTA)
     def write_oof(self, folds: pd.DataFrame, target: np.ndarray, pred: np.ndarray) -> None:
-        pd.DataFrame({"id": folds["id"], "fold": folds["fold"], "target": np.asarray(target).astype(int),
-                      "pred": pred}).to_csv(self.oof_path, index=False)
+        pd.DataFrame(
+            {"id": folds["id"], "fold": folds["fold"], "target": np.asarray(target).astype(int), "pred": pred}
+        ).to_csv(self.oof_path, index=False)
 
     def read_oof(self) -> pd.DataFrame:
         """id, fold, target, pred: the plain (no TTA) out-of-fold predictions, every train id once."""
@@ -270,9 +287,15 @@ class RunFolder:
 
     # metrics.json
     def write_metrics(self, metrics: RunMetrics) -> None:
-        write_json(self.metrics_path, {"metric": metrics.metric, "fold_auc": {str(f): a for f, a in
-                                                                                metrics.fold_auc.items()},
-                                       "oof_auc": metrics.oof_auc, "missing_folds": list(metrics.missing_folds)})
+        write_json(
+            self.metrics_path,
+            {
+                "metric": metrics.metric,
+                "fold_auc": {str(f): a for f, a in metrics.fold_auc.items()},
+                "oof_auc": metrics.oof_auc,
+                "missing_folds": list(metrics.missing_folds),
+            },
+        )
 
     def read_metrics(self) -> RunMetrics | None:
         raw = _read_json(self.metrics_path)
@@ -280,8 +303,12 @@ class RunFolder:
             return None
         per_fold = raw.get("fold_auc", raw.get("folds"))  # "folds" before this layout
         per_fold = per_fold if isinstance(per_fold, dict) else {}
-        return RunMetrics(fold_auc={int(f): a for f, a in per_fold.items()}, oof_auc=raw.get("oof_auc"),
-                          missing_folds=list(raw.get("missing_folds", [])), metric=raw.get("metric", "roc_auc"))
+        return RunMetrics(
+            fold_auc={int(f): a for f, a in per_fold.items()},
+            oof_auc=raw.get("oof_auc"),
+            missing_folds=list(raw.get("missing_folds", [])),
+            metric=raw.get("metric", "roc_auc"),
+        )
 
     # test_fold{k}.npy, test_pred.csv, predict.json
     def write_test_fold(self, k: int, pred: np.ndarray) -> None:
@@ -310,9 +337,12 @@ class RunFolder:
         if tta is None:
             return None
         oof_tta = legacy.get("oof_tta")  # "none" when training had written the OOF rows last
-        return PredictRecord(tta=tta, folds=list(legacy.get("test_folds", [])),
-                             oof_tta=None if oof_tta in (None, "none") else oof_tta,
-                             oof_auc_tta=legacy.get("oof_auc_tta"))
+        return PredictRecord(
+            tta=tta,
+            folds=list(legacy.get("test_folds", [])),
+            oof_tta=None if oof_tta in (None, "none") else oof_tta,
+            oof_auc_tta=legacy.get("oof_auc_tta"),
+        )
 
 
 def load_run_config(run) -> Config:
@@ -325,15 +355,20 @@ def open_run(cfg: Config, run_dir=None) -> Path:
     config equals ``cfg`` (so rerunning a command resumes it), else a new timestamped one. Writes config.toml."""
     if run_dir is None:
         root = paths.runs_dir() / cfg.competition
-        same = [d for d in sorted(root.glob(f"*_{cfg.name}"), reverse=True)
-                if (d / CONFIG).exists() and identity(load_run_config(d)) == identity(cfg)]
+        same = [
+            d
+            for d in sorted(root.glob(f"*_{cfg.name}"), reverse=True)
+            if (d / CONFIG).exists() and identity(load_run_config(d)) == identity(cfg)
+        ]
         run_dir = same[0] if same else root / f"{time.strftime('%Y%m%d-%H%M%S')}_{cfg.name}"
     run = RunFolder(run_dir)
     if run.config_path.exists():
         if identity(run.read_config()) != identity(cfg):
-            raise KitError(f"{run.path} holds a run with a different configuration; resuming it with this one would "
-                           "mix two experiments. Fix: drop --run-dir (a new folder is made) or use the same config "
-                           f"(see {run.config_path}).")
+            raise KitError(
+                f"{run.path} holds a run with a different configuration; resuming it with this one would "
+                "mix two experiments. Fix: drop --run-dir (a new folder is made) or use the same config "
+                f"(see {run.config_path})."
+            )
         return run.path
     run.write_config(cfg)
     return run.path

@@ -10,6 +10,7 @@ Example:
     [train]
     lr = 0.002
 """
+
 from __future__ import annotations
 
 import json

@@ -75,8 +75,15 @@ def train_store(tmp_path_factory) -> Path:
 
 # A recipe small enough for CPU tests that still learns the synthetic task.
 # (The crop keeps the synthetic positives' centre feature and lets the global pooling see it undiluted.)
-TINY_RECIPE = ["model.backbone=tiny_cnn", "model.crop=48", "folds.k=2", "train.epochs=10", "data.batch_size=32",
-               "train.lr=3e-3", "data.in_memory=true"]
+TINY_RECIPE = [
+    "model.backbone=tiny_cnn",
+    "model.crop=48",
+    "folds.k=2",
+    "train.epochs=10",
+    "data.batch_size=32",
+    "train.lr=3e-3",
+    "data.in_memory=true",
+]
 
 
 @pytest.fixture(scope="session")
@@ -84,5 +91,6 @@ def trained_run(train_store, tmp_path_factory) -> Path:
     """A finished two-fold tiny run on ``train_store``, shared read-only; copy it before predicting into it."""
     from kit.train.loop import train
 
-    return train("pcam", store=train_store, overrides=TINY_RECIPE, run_dir=tmp_path_factory.mktemp("trained") / "run",
-                 verbose=0).run_dir
+    return train(
+        "pcam", store=train_store, overrides=TINY_RECIPE, run_dir=tmp_path_factory.mktemp("trained") / "run", verbose=0
+    ).run_dir

@@ -19,6 +19,7 @@ Example:
         kaggle_env.server.fail("ListDataFiles", 500)
         assert Kaggle().list_files(kaggle_env.slug)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,27 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-__all__ = ["FakeKaggle", "KaggleEnv", "kaggle_env", "raw", "zip_folder", "run_cli", "make_csv", "api_calls", "SLUG",
-           "USERNAME", "TEAM"]
+__all__ = [
+    "FakeKaggle",
+    "KaggleEnv",
+    "kaggle_env",
+    "raw",
+    "zip_folder",
+    "run_cli",
+    "make_csv",
+    "api_calls",
+    "SLUG",
+    "USERNAME",
+    "TEAM",
+]
 
 SLUG = "histopathologic-cancer-detection"
 USERNAME = "kit-tester"
 TEAM = "kit team"
-_LIMIT_MESSAGE = ("Submission not allowed:  Your team has used its daily Submission allowance ({n}) today, please "
-                  "try again tomorrow UTC.")
+_LIMIT_MESSAGE = (
+    "Submission not allowed:  Your team has used its daily Submission allowance ({n}) today, please "
+    "try again tomorrow UTC."
+)
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -109,12 +123,26 @@ class FakeKaggle:
             queue = self._faults.get(method) or []
             return queue.pop(0) if queue else None
 
-    def add_submission(self, slug: str, file_name: str, description: str, status: str = "PENDING",
-                       public: float | None = None, private: float | None = None) -> dict:
+    def add_submission(
+        self,
+        slug: str,
+        file_name: str,
+        description: str,
+        status: str = "PENDING",
+        public: float | None = None,
+        private: float | None = None,
+    ) -> dict:
         with self._lock:
             self._next += 1
-            sub = {"ref": self._next, "date": _utcnow(), "fileName": file_name,
-                   "description": description, "status": status, "public": public, "private": private}
+            sub = {
+                "ref": self._next,
+                "date": _utcnow(),
+                "fileName": file_name,
+                "description": description,
+                "status": status,
+                "public": public,
+                "private": private,
+            }
             self.submissions[slug].insert(0, sub)
         return sub
 
@@ -128,9 +156,17 @@ class FakeKaggle:
         def score(value):
             return "" if value is None else f"{value:.5f}"
 
-        return {"ref": sub["ref"], "date": _iso(sub["date"]), "fileName": sub["fileName"],
-                "description": sub["description"], "status": sub["status"], "publicScore": score(sub["public"]),
-                "privateScore": score(sub["private"]), "teamName": TEAM, "submittedBy": self.username}
+        return {
+            "ref": sub["ref"],
+            "date": _iso(sub["date"]),
+            "fileName": sub["fileName"],
+            "description": sub["description"],
+            "status": sub["status"],
+            "publicScore": score(sub["public"]),
+            "privateScore": score(sub["private"]),
+            "teamName": TEAM,
+            "submittedBy": self.username,
+        }
 
     def _dataset_api(self, method: str, body: dict):
         """Datasets and kernels: the calls `kit kernel push` makes."""
@@ -159,8 +195,12 @@ class FakeKaggle:
         if method == "SaveKernel":
             self.kernels.append(body)
             slug = str(body.get("slug") or "").rsplit("/", 1)[-1]
-            return 200, {"ref": f"/code/{self.username}/{slug}", "url": f"https://www.kaggle.com/code/{self.username}/"
-                         f"{slug}", "versionNumber": len(self.kernels), "error": ""}
+            return 200, {
+                "ref": f"/code/{self.username}/{slug}",
+                "url": f"https://www.kaggle.com/code/{self.username}/{slug}",
+                "versionNumber": len(self.kernels),
+                "error": "",
+            }
         return None
 
     def api(self, method: str, body: dict):
@@ -192,16 +232,24 @@ class FakeKaggle:
             return 200, {"message": "Successfully submitted to Histopathologic Cancer Detection", "ref": sub["ref"]}
         if method == "ListSubmissions":
             page, size = int(body.get("page") or 1), int(body.get("pageSize") or 20)
-            subs = self.submissions[slug][(page - 1) * size: page * size]
+            subs = self.submissions[slug][(page - 1) * size : page * size]
             return 200, {"submissions": [self._submission_json(s) for s in subs], "nextPageToken": ""}
         if method == "GetLeaderboard":
-            ours = [s["public"] for s in self.submissions[slug]
-                    if s["status"] == "COMPLETE" and s["public"] is not None]
+            ours = [
+                s["public"] for s in self.submissions[slug] if s["status"] == "COMPLETE" and s["public"] is not None
+            ]
             teams = list(self.other_teams[slug]) + ([(TEAM, max(ours))] if ours else [])
             teams.sort(key=lambda t: -t[1])
             start, size = int(body.get("pageToken") or 0), int(body.get("pageSize") or 20)
-            rows = [{"teamId": k + 1, "teamName": name, "submissionDate": _iso(datetime.datetime(2026, 1, 1)),
-                     "score": f"{score:.5f}"} for k, (name, score) in enumerate(teams)][start:start + size]
+            rows = [
+                {
+                    "teamId": k + 1,
+                    "teamName": name,
+                    "submissionDate": _iso(datetime.datetime(2026, 1, 1)),
+                    "score": f"{score:.5f}",
+                }
+                for k, (name, score) in enumerate(teams)
+            ][start : start + size]
             token = str(start + size) if start + size < len(teams) else ""
             return 200, {"submissions": rows, "nextPageToken": token}
         if method == "DownloadDataFiles":
@@ -340,11 +388,20 @@ def kaggle_env(tmp_path, monkeypatch, synth_pcam_master) -> KaggleEnv:
             monkeypatch.delenv(name)
     server = FakeKaggle(USERNAME, key, {SLUG: zip_folder(synth_pcam_master)}).start()
     proxy = f"http://127.0.0.1:{server.port}"
-    for name, value in {"HOME": str(home), "KAGGLE_CONFIG_DIR": str(config.parent), "XDG_CONFIG_HOME": str(home),
-                        "KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": proxy, "http_proxy": proxy,
-                        "HTTPS_PROXY": proxy, "https_proxy": proxy, "KIT_KAGGLE_BACKOFF": "0",
-                        "KIT_KAGGLE_RETRIES": "3", "KIT_DATA_DIR": str(tmp_path / "data"),
-                        "KIT_SUBMISSIONS_DIR": str(tmp_path / "submissions")}.items():
+    for name, value in {
+        "HOME": str(home),
+        "KAGGLE_CONFIG_DIR": str(config.parent),
+        "XDG_CONFIG_HOME": str(home),
+        "KAGGLE_API_ENVIRONMENT": "LOCALHOST",
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
+        "KIT_KAGGLE_BACKOFF": "0",
+        "KIT_KAGGLE_RETRIES": "3",
+        "KIT_DATA_DIR": str(tmp_path / "data"),
+        "KIT_SUBMISSIONS_DIR": str(tmp_path / "submissions"),
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
     try:

@@ -19,8 +19,11 @@ def test_defaults_come_from_the_engine_and_the_adapter():
 
 def test_file_then_overrides_win_and_values_are_typed(tmp_path):
     (tmp_path / "c.toml").write_text('name = "exp"\n[train]\nlr = 0.01\nepochs = 3\n')
-    cfg = resolve_config("pcam", tmp_path / "c.toml", ["train.lr=1e-4", "train.schedule=plateau",
-                                                        "data.in_memory=true", "train.warmup_epochs=2"])
+    cfg = resolve_config(
+        "pcam",
+        tmp_path / "c.toml",
+        ["train.lr=1e-4", "train.schedule=plateau", "data.in_memory=true", "train.warmup_epochs=2"],
+    )
     assert cfg.name == "exp" and cfg.train.epochs == 3 and cfg.train.lr == 1e-4
     assert cfg.train.schedule == "plateau" and cfg.data.in_memory is True
     assert cfg.train.warmup_epochs == 2.0 and isinstance(cfg.train.warmup_epochs, float)
@@ -35,31 +38,35 @@ def test_resolved_config_round_trips_through_toml():
 def test_tuples_in_a_config_round_trip_through_toml():
     # adapters declare ranges as tuples: written as TOML arrays, the same identity once read back
     cfg = resolve_config("pcam", overrides=["augment.train=[{name='Affine', scale=[0.9, 1.1], p=0.5}]"])
-    cfg = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, train=[
-        {"name": "Affine", "scale": (0.9, 1.1), "p": 0.5}]))
+    cfg = dataclasses.replace(
+        cfg, augment=dataclasses.replace(cfg.augment, train=[{"name": "Affine", "scale": (0.9, 1.1), "p": 0.5}])
+    )
     text = dump_toml(cfg.to_dict())
     assert tomllib.loads(text)["augment"]["train"][0]["scale"] == [0.9, 1.1]
     assert identity(config_from_dict(tomllib.loads(text), "test")) == identity(cfg)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.lrr=1", "unknown config key 'train.lrr'.*known: train.epochs"),
-    ("trian.lr=1", "unknown config key 'trian'.*known: competition, name, seed, folds"),
-    ("train.epochs='many'", "'train.epochs' expects an integer >= 1; got 'many'"),
-    ("train.lr=-1", "'train.lr' expects a number > 0.0; got -1"),
-    ("train.ema=1.0", "'train.ema' expects a number >= 0.0 and < 1.0"),
-    ("train.schedule=linear", "expects one of 'cosine', 'plateau'; got 'linear'"),
-    ("train.precision=float16", "expects one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16'"),
-    ("train.class_weight=-2", "'train.class_weight' expects 'none', 'balanced' or a positive number"),
-    ("data.in_memory=maybe", "'data.in_memory' expects 'auto', true or false"),
-    ("model.backbone=resnet9000", r"'model.backbone' expects a registered backbone \(.*compact_cnn.*\)"),
-    ("model.pool=max", r"'model.pool' expects a head pooling \(avg, avg_max, avg_centre\)"),
-    ("augment.train=[{p=1}]", "'augment.train' expects a list of tables, each with a string 'name'"),
-    ("folds.k=1", "'folds.k' expects an integer >= 2"),
-    ("predict.tta=d8", "'predict.tta' expects one of 'd4', 'none'"),
-    ("train=3", "is a section"),
-    ("nonsense", "expected --set section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lrr=1", "unknown config key 'train.lrr'.*known: train.epochs"),
+        ("trian.lr=1", "unknown config key 'trian'.*known: competition, name, seed, folds"),
+        ("train.epochs='many'", "'train.epochs' expects an integer >= 1; got 'many'"),
+        ("train.lr=-1", "'train.lr' expects a number > 0.0; got -1"),
+        ("train.ema=1.0", "'train.ema' expects a number >= 0.0 and < 1.0"),
+        ("train.schedule=linear", "expects one of 'cosine', 'plateau'; got 'linear'"),
+        ("train.precision=float16", "expects one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16'"),
+        ("train.class_weight=-2", "'train.class_weight' expects 'none', 'balanced' or a positive number"),
+        ("data.in_memory=maybe", "'data.in_memory' expects 'auto', true or false"),
+        ("model.backbone=resnet9000", r"'model.backbone' expects a registered backbone \(.*compact_cnn.*\)"),
+        ("model.pool=max", r"'model.pool' expects a head pooling \(avg, avg_max, avg_centre\)"),
+        ("augment.train=[{p=1}]", "'augment.train' expects a list of tables, each with a string 'name'"),
+        ("folds.k=1", "'folds.k' expects an integer >= 2"),
+        ("predict.tta=d8", "'predict.tta' expects one of 'd4', 'none'"),
+        ("train=3", "is a section"),
+        ("nonsense", "expected --set section.key=value"),
+    ],
+)
 def test_bad_overrides_say_what_is_wrong(override, message):
     with pytest.raises(KitError, match=message) as error:
         resolve_config("pcam", overrides=[override])
@@ -85,7 +92,7 @@ def test_every_key_is_described_and_the_description_is_valid_toml():
     for section, values in cfg.to_dict().items():
         for key in values if isinstance(values, dict) else [section]:
             line = next(line for line in text.splitlines() if line.startswith(f"{key} ="))
-            assert "# " in line or f"\n# " in text, f"{section}.{key} has no description"
+            assert "# " in line or "\n# " in text, f"{section}.{key} has no description"
     assert text.count("# ") >= sum(len(v) if isinstance(v, dict) else 1 for v in cfg.to_dict().values())
 
 

@@ -28,11 +28,14 @@ def test_a_user_level_is_respected():
 
 
 def test_records_below_the_level_and_their_continuations_are_dropped_the_rest_kept():
-    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-            "I0000 00:00:1.5 7 port.cc:153] oneDNN custom operations are on.\n"
-            "I0000 00:00:1.6 7 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
-            "To enable the following instructions: AVX2, rebuild TensorFlow.\n"
-            "E0000 00:00:1.7 7 cuda_platform.cc:52] failed call to cuInit\n"
-            "a user's own message\n")
-    assert _drop_records(text, 2) == ("E0000 00:00:1.7 7 cuda_platform.cc:52] failed call to cuInit\n"
-                                      "a user's own message\n")
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1.5 7 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1.6 7 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+        "To enable the following instructions: AVX2, rebuild TensorFlow.\n"
+        "E0000 00:00:1.7 7 cuda_platform.cc:52] failed call to cuInit\n"
+        "a user's own message\n"
+    )
+    assert _drop_records(text, 2) == (
+        "E0000 00:00:1.7 7 cuda_platform.cc:52] failed call to cuInit\na user's own message\n"
+    )

@@ -57,9 +57,21 @@ def _make_legacy(run, plain: np.ndarray, tta: np.ndarray) -> None:
     oof = pd.read_csv(run / "oof.csv", dtype={"id": str})
     oof["pred"], oof["pred_plain"] = tta, plain
     oof.to_csv(run / "oof.csv", index=False)
-    (run / "metrics.json").write_text(json.dumps({
-        "metric": "roc_auc", "folds": {"0": 0.91, "1": 0.92}, "oof_auc": 0.9, "oof_tta": "d4", "complete": True,
-        "missing_folds": [], "test_tta": "d4", "test_folds": [0, 1], "oof_auc_tta": 0.93}))
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "metric": "roc_auc",
+                "folds": {"0": 0.91, "1": 0.92},
+                "oof_auc": 0.9,
+                "oof_tta": "d4",
+                "complete": True,
+                "missing_folds": [],
+                "test_tta": "d4",
+                "test_folds": [0, 1],
+                "oof_auc_tta": 0.93,
+            }
+        )
+    )
     for name in ("predict.json", "oof_tta.csv"):
         (run / name).unlink(missing_ok=True)
 

@@ -1,5 +1,6 @@
 """The package's shape: data flows one way through the pipeline stages, no import cycle, one importer per
 outside system (the `kaggle` client, TensorFlow), every module documented with an explicit `__all__`."""
+
 import ast
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known)
     return found
@@ -95,13 +98,21 @@ def test_the_engine_never_imports_an_adapter_package():
     assert not {m: i for m, i in offenders.items() if i}, "adapters are found through the registry, not imported"
 
 
-@pytest.mark.parametrize("outside, allowed", [
-    ("kaggle", "kit.kaggle"), ("kagglesdk", "kit.kaggle"), ("tensorflow", "kit.train.device"),
-])
+@pytest.mark.parametrize(
+    "outside, allowed",
+    [
+        ("kaggle", "kit.kaggle"),
+        ("kagglesdk", "kit.kaggle"),
+        ("tensorflow", "kit.train.device"),
+    ],
+)
 def test_one_importer_per_outside_system(outside, allowed):
-    importers = sorted(m for m, p in MODULES.items()
-                       if any(i == outside or i.startswith(outside + ".") for i in _imports(m, p, set()))
-                       and not (m == allowed or m.startswith(allowed + ".")))
+    importers = sorted(
+        m
+        for m, p in MODULES.items()
+        if any(i == outside or i.startswith(outside + ".") for i in _imports(m, p, set()))
+        and not (m == allowed or m.startswith(allowed + "."))
+    )
     assert not importers, f"only {allowed} may import {outside}; also: {importers}"
 
 
@@ -109,5 +120,7 @@ def test_one_importer_per_outside_system(outside, allowed):
 def test_every_module_has_a_docstring_and_all(module):
     tree = ast.parse(MODULES[module].read_text())
     assert ast.get_docstring(tree), f"{module} has no module docstring"
-    names = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    names = {
+        t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+    }
     assert "__all__" in names or module.endswith("__main__"), f"{module} has no __all__"

@@ -6,6 +6,7 @@ Example:
     >>> len(draw_radiographs(np.random.default_rng(0), np.array([0, 1])))
     2
 """
+
 from __future__ import annotations
 
 from pathlib import Path

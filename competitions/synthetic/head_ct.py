@@ -6,6 +6,7 @@ Example:
     >>> len(draw_slices(np.random.default_rng(0), np.array([0, 1])))
     2
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,16 @@ def draw_slices(rng: np.random.Generator, labels: np.ndarray) -> list[np.ndarray
         cv2.ellipse(image, centre, (axes[0] - 6, axes[1] - 6), 0, 0, 360, 95 + rng.normal(0, 6), -1)
         if label:
             spot = (centre[0] + int(rng.normal(0, 0.15 * w)), centre[1] + int(rng.normal(0, 0.15 * h)))
-            cv2.ellipse(image, spot, (int(rng.uniform(0.05, 0.1) * w), int(rng.uniform(0.04, 0.08) * h)),
-                        float(rng.uniform(0, 180)), 0, 360, 165, -1)
+            cv2.ellipse(
+                image,
+                spot,
+                (int(rng.uniform(0.05, 0.1) * w), int(rng.uniform(0.04, 0.08) * h)),
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                165,
+                -1,
+            )
         image = cv2.GaussianBlur(image, (0, 0), 1.2) + rng.normal(0, 5, (h, w))
         out.append(np.clip(image, 0, 255).astype(np.uint8))
     return out

@@ -6,6 +6,7 @@ Example:
     >>> len(draw_lesions(np.random.default_rng(0), np.array([0, 1])))
     2
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,16 @@ def draw_lesions(rng: np.random.Generator, labels: np.ndarray) -> list[np.ndarra
 
 def _ellipse(image, centre, radius, colour, rng) -> None:
     axes = (max(1, int(radius)), max(1, int(radius * rng.uniform(0.7, 1.0))))
-    cv2.ellipse(image, tuple(int(c) for c in centre), axes, float(rng.uniform(0, 180)), 0, 360,
-                tuple(float(c) for c in np.clip(colour, 0, 255)), -1)
+    cv2.ellipse(
+        image,
+        tuple(int(c) for c in centre),
+        axes,
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        tuple(float(c) for c in np.clip(colour, 0, 255)),
+        -1,
+    )
 
 
 def _patients(rng: np.random.Generator, n: int) -> list[str]:
@@ -61,5 +70,6 @@ def _patients(rng: np.random.Generator, n: int) -> list[str]:
 def synthesize(adapter: Adapter, raw: Path, n_train: int, n_test: int, seed: int) -> None:
     """Write ``n_train`` + ``n_test`` synthetic images in ``adapter``'s layout under ``raw`` (``kit synth``)."""
     # 6% positives (the real rate is ~1.8%): tiny test sets still get positives in every fold
-    write_kaggle_layout(adapter, raw, draw_lesions, n_train, n_test, seed, positive_rate=0.06, min_positives=4,
-                        groups=_patients)
+    write_kaggle_layout(
+        adapter, raw, draw_lesions, n_train, n_test, seed, positive_rate=0.06, min_positives=4, groups=_patients
+    )

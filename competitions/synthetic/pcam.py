@@ -6,6 +6,7 @@ Example:
     >>> len(draw_patches(np.random.default_rng(0), np.array([0, 1])))
     2
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,8 +51,16 @@ def draw_patches(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
 def _nucleus(image: np.ndarray, rng: np.random.Generator, xy, radius: float, darkness: float) -> None:
     colour = np.array([120, 70, 165]) * (1.25 - 0.6 * darkness) + rng.normal(0, 8, 3)
     axes = (max(1, int(radius)), max(1, int(radius * rng.uniform(0.6, 1.0))))
-    cv2.ellipse(image, (int(xy[0]), int(xy[1])), axes, float(rng.uniform(0, 180)), 0, 360,
-                tuple(float(c) for c in np.clip(colour, 0, 255)), -1)
+    cv2.ellipse(
+        image,
+        (int(xy[0]), int(xy[1])),
+        axes,
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        tuple(float(c) for c in np.clip(colour, 0, 255)),
+        -1,
+    )
 
 
 def synthesize(adapter: Adapter, raw: Path, n_train: int, n_test: int, seed: int) -> None:

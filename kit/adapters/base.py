@@ -10,12 +10,13 @@ Example:
     >>> get_adapter("pcam").image_shape
     (96, 96, 3)
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -97,8 +98,10 @@ class Adapter:
         shape = tuple(self.image_shape)
         if size:
             if self.fit == "exact":
-                raise KitError(f"{self.name} images are stored as they are ({shape[0]}x{shape[1]}); got --size "
-                               f"{size}. Fix: drop --size (crop or resize in the model: model.crop / model.resize).")
+                raise KitError(
+                    f"{self.name} images are stored as they are ({shape[0]}x{shape[1]}); got --size "
+                    f"{size}. Fix: drop --size (crop or resize in the model: model.crop / model.resize)."
+                )
             shape = (int(size), int(size), shape[2])
         return ImageSpec(shape, self.image_format, self.fit)
 
@@ -110,9 +113,14 @@ class Adapter:
         files = _list_folder(folder)
         ids = table[self.id_column].str.strip()
         prefix = f"{folder}{os.sep}"  # plain strings: pathlib per row costs seconds on 220k rows
-        rows = pd.DataFrame({"id": ids, "path": prefix + ids + self.image_suffix,
-                             "exists": (ids + self.image_suffix).isin(files),
-                             "where": [f"{path.name} line {n}" for n in range(2, len(table) + 2)]})
+        rows = pd.DataFrame(
+            {
+                "id": ids,
+                "path": prefix + ids + self.image_suffix,
+                "exists": (ids + self.image_suffix).isin(files),
+                "where": [f"{path.name} line {n}" for n in range(2, len(table) + 2)],
+            }
+        )
         if split == "train":
             rows["label"] = table[self.label_column]
             if self.group_column:
@@ -138,8 +146,10 @@ class FolderPerClassAdapter(Adapter):
     def __post_init__(self):
         super().__post_init__()
         if self.positive_class not in self.classes or len(self.classes) < 2:
-            raise KitError(f"adapter {self.name!r}: expected at least two classes including positive_class; got "
-                           f"classes={self.classes}, positive_class={self.positive_class!r}.")
+            raise KitError(
+                f"adapter {self.name!r}: expected at least two classes including positive_class; got "
+                f"classes={self.classes}, positive_class={self.positive_class!r}."
+            )
 
     def list_split(self, raw: Path, split: str) -> Listing:
         folder = Path(raw) / self.split_dir(split)
@@ -192,8 +202,10 @@ def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
     missing = [c for c in needed if c not in table.columns]
     if missing:
         sep = f" separated by {adapter.csv_sep!r}" if adapter.csv_sep != "," else ""
-        raise KitError(f"{path} must have columns {needed}{sep}; got {list(table.columns)} (missing {missing}). "
-                       "Fix: restore the file from the Kaggle download.")
+        raise KitError(
+            f"{path} must have columns {needed}{sep}; got {list(table.columns)} (missing {missing}). "
+            "Fix: restore the file from the Kaggle download."
+        )
     return table
 
 

@@ -7,6 +7,7 @@ Example:
     >>> ImageSpec((96, 96, 3), "tiff").fit
     'exact'
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -18,6 +18,7 @@ Example:
     >>> "pcam" in list_adapters(), get_adapter("pcam").slug
     (True, 'histopathologic-cancer-detection')
 """
+
 from __future__ import annotations
 
 import importlib
@@ -55,9 +56,11 @@ def get_adapter(name: str) -> Adapter:
     """The adapter called ``name``; unknown names list the known ones."""
     _load()
     if name not in _ADAPTERS:
-        raise KitError(f"unknown competition {name!r}; known: {', '.join(sorted(_ADAPTERS))}. Fix: use one of "
-                       f"these, or add an adapter (a module in competitions/, or a package declaring the "
-                       f"{ENTRY_POINT_GROUP!r} entry-point group).")
+        raise KitError(
+            f"unknown competition {name!r}; known: {', '.join(sorted(_ADAPTERS))}. Fix: use one of "
+            f"these, or add an adapter (a module in competitions/, or a package declaring the "
+            f"{ENTRY_POINT_GROUP!r} entry-point group)."
+        )
     return _ADAPTERS[name]
 
 
@@ -69,15 +72,19 @@ def list_adapters() -> list[str]:
 
 def _register(adapter, source: str) -> Adapter:
     if not isinstance(adapter, Adapter):
-        raise KitError(f"{source}: expected a kit.adapters.base.Adapter, got {type(adapter).__name__}. "
-                       "Fix: point it at an Adapter(...) or FolderPerClassAdapter(...) object.")
+        raise KitError(
+            f"{source}: expected a kit.adapters.base.Adapter, got {type(adapter).__name__}. "
+            "Fix: point it at an Adapter(...) or FolderPerClassAdapter(...) object."
+        )
     known = _ADAPTERS.get(adapter.name)
     if known is adapter:  # found twice, e.g. by its entry point and in the competitions package
         return adapter
     if known is not None:
-        raise KitError(f"expected one adapter per name, got two named {adapter.name!r}: from "
-                       f"{_SOURCES[adapter.name]} and from {source}. Fix: rename one (Adapter(name=...)), or "
-                       "uninstall the package that brings the other.")
+        raise KitError(
+            f"expected one adapter per name, got two named {adapter.name!r}: from "
+            f"{_SOURCES[adapter.name]} and from {source}. Fix: rename one (Adapter(name=...)), or "
+            "uninstall the package that brings the other."
+        )
     _ADAPTERS[adapter.name] = adapter
     _SOURCES[adapter.name] = source
     return adapter
@@ -93,8 +100,10 @@ def _load() -> None:
         try:
             module = importlib.import_module(module_name)
         except Exception as e:  # any failure of a module we import is the module's, not ours: say which
-            raise KitError(f"adapter module {module_name}: expected it to import, got {type(e).__name__}: {e}. "
-                           f"Fix: repair or remove {module_name.replace('.', '/')}.py.") from e
+            raise KitError(
+                f"adapter module {module_name}: expected it to import, got {type(e).__name__}: {e}. "
+                f"Fix: repair or remove {module_name.replace('.', '/')}.py."
+            ) from e
         for value in vars(module).values():
             if isinstance(value, Adapter):
                 _register(value, f"module {module_name}")
@@ -103,16 +112,21 @@ def _load() -> None:
 
 def _load_entry_point(entry):
     distribution = getattr(entry.dist, "name", None) or "the package declaring it"
-    where = f"adapter plugin {entry.name} = {entry.value} (entry-point group {ENTRY_POINT_GROUP!r}, from " \
-            f"{distribution})"
+    where = (
+        f"adapter plugin {entry.name} = {entry.value} (entry-point group {ENTRY_POINT_GROUP!r}, from {distribution})"
+    )
     try:
         adapter = entry.load()
     except Exception as e:  # a plugin may fail in any way while importing
-        raise KitError(f"{where}: expected it to import, got {type(e).__name__}: {e}. Fix: install what it "
-                       f"needs, or `pip uninstall {distribution}`.") from e
+        raise KitError(
+            f"{where}: expected it to import, got {type(e).__name__}: {e}. Fix: install what it "
+            f"needs, or `pip uninstall {distribution}`."
+        ) from e
     if isinstance(adapter, Adapter) and adapter.name != entry.name:
-        raise KitError(f"{where}: expected the entry-point name to be the adapter's name, got adapter "
-                       f"{adapter.name!r}. Fix: declare it as `{adapter.name} = {entry.value}`.")
+        raise KitError(
+            f"{where}: expected the entry-point name to be the adapter's name, got adapter "
+            f"{adapter.name!r}. Fix: declare it as `{adapter.name} = {entry.value}`."
+        )
     return adapter
 
 

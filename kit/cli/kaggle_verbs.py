@@ -8,6 +8,7 @@ Example:
     $ kit submit pcam submissions/pcam/20261124-101500_cnn.csv -m "5-fold cnn"
     $ kit leaderboard pcam --sync --rank
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,14 +42,25 @@ def _cmd_kernel(args) -> None:
     if args.action == "build":
         if not args.competition:
             raise KitError("expected a competition: `kit kernel build pcam`.")
-        bundle = build_kernel(args.competition, out=args.dir, user=args.user, max_minutes=args.max_minutes,
-                              overrides=args.set, bundle=args.bundle, gpu=not args.no_gpu)
-        print(f"kernel bundle in {bundle.root}: dataset {bundle.dataset_id} ({bundle.dataset_dir}), kernel "
-              f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`.")
+        bundle = build_kernel(
+            args.competition,
+            out=args.dir,
+            user=args.user,
+            max_minutes=args.max_minutes,
+            overrides=args.set,
+            bundle=args.bundle,
+            gpu=not args.no_gpu,
+        )
+        print(
+            f"kernel bundle in {bundle.root}: dataset {bundle.dataset_id} ({bundle.dataset_dir}), kernel "
+            f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`."
+        )
     else:
         result = push_kernel(args.dir, notes=args.message or "kit bundle")
-        print(f"pushed dataset {result['dataset']} and kernel {result['kernel']} (version {result['version']}): "
-              f"{result['kernel_url'] or ''}")
+        print(
+            f"pushed dataset {result['dataset']} and kernel {result['kernel']} (version {result['version']}): "
+            f"{result['kernel_url'] or ''}"
+        )
 
 
 def _cmd_download(args) -> None:
@@ -61,8 +73,15 @@ def _cmd_download(args) -> None:
 def _cmd_submit(args) -> None:
     from kit.kaggle.submit import submit_csv
 
-    submit_csv(args.competition, args.csv, args.message, dry_run=args.dry_run, plain_message=args.plain_message,
-               raw=args.raw, store=args.store)
+    submit_csv(
+        args.competition,
+        args.csv,
+        args.message,
+        dry_run=args.dry_run,
+        plain_message=args.plain_message,
+        raw=args.raw,
+        store=args.store,
+    )
 
 
 def _cmd_leaderboard(args) -> None:
@@ -82,21 +101,21 @@ def _cmd_leaderboard(args) -> None:
 
 _EPILOG = {
     "kernel": "examples:\n  kit kernel build pcam --user me --max-minutes 540   # or: make kernel\n"
-              "  kit kernel build pcam --set model.backbone=densenet169 --set "
-              "model.weights=/kaggle/input/keras-weights/densenet169_notop.h5\n"
-              "  kit kernel push --dir build/kernel\n\n"
-              "Attach the competition and the bundle dataset; the driver writes /kaggle/working/submission.csv.",
+    "  kit kernel build pcam --set model.backbone=densenet169 --set "
+    "model.weights=/kaggle/input/keras-weights/densenet169_notop.h5\n"
+    "  kit kernel push --dir build/kernel\n\n"
+    "Attach the competition and the bundle dataset; the driver writes /kaggle/working/submission.csv.",
     "download": "examples:\n  kit download pcam                    # -> data/pcam/raw\n"
-                "  kit download pcam --data-dir /mnt/big  # -> /mnt/big/pcam/raw\n\n"
-                "Needs Kaggle credentials (~/.kaggle/kaggle.json) and the competition's rules accepted. A complete\n"
-                "folder is left alone; an interrupted download or unpack continues when rerun.",
-    "submit": "examples:\n  kit submit pcam submissions/pcam/20261124-101500_cnn.csv -m \"5-fold cnn\"\n"
-              "  kit submit pcam submissions/pcam/20261124-101500_cnn.csv --dry-run\n\n"
-              "The CSV is validated first (ids, order, probabilities in [0, 1]); the message gets the CV score and\n"
-              "run names from the CSV's .json sidecar unless --plain-message. Every attempt is recorded in\n"
-              "submissions/ledger.sqlite, failures included.",
+    "  kit download pcam --data-dir /mnt/big  # -> /mnt/big/pcam/raw\n\n"
+    "Needs Kaggle credentials (~/.kaggle/kaggle.json) and the competition's rules accepted. A complete\n"
+    "folder is left alone; an interrupted download or unpack continues when rerun.",
+    "submit": 'examples:\n  kit submit pcam submissions/pcam/20261124-101500_cnn.csv -m "5-fold cnn"\n'
+    "  kit submit pcam submissions/pcam/20261124-101500_cnn.csv --dry-run\n\n"
+    "The CSV is validated first (ids, order, probabilities in [0, 1]); the message gets the CV score and\n"
+    "run names from the CSV's .json sidecar unless --plain-message. Every attempt is recorded in\n"
+    "submissions/ledger.sqlite, failures included.",
     "leaderboard": "examples:\n  kit leaderboard pcam                 # ledger table + CV-vs-public plot\n"
-                   "  kit leaderboard pcam --sync --rank   # fetch scores and our position first",
+    "  kit leaderboard pcam --sync --rank   # fetch scores and our position first",
 }
 
 
@@ -110,8 +129,9 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     Example:
         >>> add_kaggle_verbs(verbs, make_parser)  # doctest: +SKIP
     """
-    p = make_parser("kernel", "build a Kaggle kernel bundle (source dataset + driver script), or push it",
-                    _EPILOG["kernel"])
+    p = make_parser(
+        "kernel", "build a Kaggle kernel bundle (source dataset + driver script), or push it", _EPILOG["kernel"]
+    )
     p.add_argument("action", choices=["build", "push"])
     p.add_argument("competition", nargs="?", help="competition to run (build)")
     p.add_argument("--dir", default="build/kernel", help="bundle folder (default build/kernel)")
@@ -123,8 +143,9 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p.add_argument("-m", "--message", help="version notes for push")
     p.set_defaults(run=_cmd_kernel)
 
-    p = make_parser("download", "fetch the competition's files from Kaggle, unpack and verify them",
-                    _EPILOG["download"])
+    p = make_parser(
+        "download", "fetch the competition's files from Kaggle, unpack and verify them", _EPILOG["download"]
+    )
     p.add_argument("competition")
     p.add_argument("--data-dir", help="data folder; files go to DATA_DIR/<competition>/raw (default data/)")
     p.add_argument("--raw", help="exact folder for the files (overrides --data-dir)")
@@ -132,8 +153,9 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p.add_argument("--keep-zip", action="store_true", help="keep the archive after unpacking")
     p.set_defaults(run=_cmd_download)
 
-    p = make_parser("submit", "validate a submission CSV, upload it to Kaggle and record it in the ledger",
-                    _EPILOG["submit"])
+    p = make_parser(
+        "submit", "validate a submission CSV, upload it to Kaggle and record it in the ledger", _EPILOG["submit"]
+    )
     p.add_argument("competition")
     p.add_argument("csv", metavar="CSV")
     p.add_argument("-m", "--message", help="submission description (CV score and runs are appended)")
@@ -143,8 +165,11 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p.add_argument("--store", help="store with the test ids, used when the raw folder is absent")
     p.set_defaults(run=_cmd_submit)
 
-    p = make_parser("leaderboard", "print the submission ledger (CV vs public vs private) and plot CV vs public",
-                    _EPILOG["leaderboard"])
+    p = make_parser(
+        "leaderboard",
+        "print the submission ledger (CV vs public vs private) and plot CV vs public",
+        _EPILOG["leaderboard"],
+    )
     p.add_argument("competition")
     p.add_argument("--sync", action="store_true", help="first pull our submissions' statuses and scores from Kaggle")
     p.add_argument("--rank", action="store_true", help="also show our public leaderboard position and percentile")

@@ -4,14 +4,15 @@ Example:
     $ kit synth pcam data/pcam-synth/raw --train 2000 --test 500
     $ kit ingest pcam --raw data/pcam-synth/raw --store data/pcam-synth/pcam.h5
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from kit.errors import KitError
 from kit.cli.kaggle_verbs import add_kaggle_verbs
+from kit.errors import KitError
 
 __all__ = ["main", "build_parser"]
 
@@ -42,8 +43,16 @@ def _cmd_config(args) -> None:
 def _cmd_train(args) -> None:
     from kit.train.loop import train
 
-    result = train(args.competition, store=args.store, config_file=args.config, overrides=args.set,
-                   folds=args.folds, max_minutes=args.max_minutes, run_dir=args.run_dir, workers=args.workers)
+    result = train(
+        args.competition,
+        store=args.store,
+        config_file=args.config,
+        overrides=args.set,
+        folds=args.folds,
+        max_minutes=args.max_minutes,
+        run_dir=args.run_dir,
+        workers=args.workers,
+    )
     if not result.complete:
         print(f"folds still to train: {result.missing_folds} (rerun the same command to continue)")
 
@@ -95,24 +104,26 @@ def _cmd_bench(args) -> None:
 _EPILOG = {
     "synth": "example:\n  kit synth pcam data/pcam-synth/raw --train 2000 --test 500 --seed 0",
     "ingest": "examples:\n  kit ingest pcam                      # data/pcam/raw -> data/pcam/pcam.h5\n"
-              "  kit ingest pcam --raw data/pcam-sample/raw --store data/sample.h5 --workers 2\n"
-              "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
-              "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
-    "config": "examples:\n  kit config show pcam\n  kit config show pcam --set train.lr=1e-3 --set model.backbone=tiny_cnn\n"
-              "  kit config show pcam > my.toml   # edit, then: kit train pcam --config my.toml\n\n"
-              "Prints the resolved configuration as TOML, each key with a one-line description; an unknown key or "
-              "a bad value is an error listing the valid ones.",
+    "  kit ingest pcam --raw data/pcam-sample/raw --store data/sample.h5 --workers 2\n"
+    "  kit ingest isic --size 256             # JPEGs of any size -> 256x256 (centre square, area resize)\n\n"
+    "An interrupted ingest resumes when rerun; a finished store is left alone unless --force.",
+    "config": "examples:\n  kit config show pcam\n"
+    "  kit config show pcam --set train.lr=1e-3 --set model.backbone=tiny_cnn\n"
+    "  kit config show pcam > my.toml   # edit, then: kit train pcam --config my.toml\n\n"
+    "Prints the resolved configuration as TOML, each key with a one-line description; an unknown key or "
+    "a bad value is an error listing the valid ones.",
     "train": "examples:\n  kit train pcam --max-minutes 20                 # default CPU recipe, 3 folds\n"
-             "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
-             "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
-             "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
+    "  kit train pcam --set model.backbone=densenet169 --set model.weights=/kaggle/input/w/densenet.h5\n"
+    "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
+    "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
     "predict": "examples:\n  kit predict runs/pcam/20261124-101500_compact_cnn\n"
-               "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof",
+    "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof",
     "ensemble": "examples:\n  kit ensemble runs/pcam/A                         # one run: its fold average\n"
-                "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
-                "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
-    "bench": "examples:\n  kit synth pcam /tmp/pcam24k --train 20000 --test 4000 && kit bench ingest --raw /tmp/pcam24k\n"
-             "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
+    "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
+    "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
+    "bench": "examples:\n  kit synth pcam data/pcam24k --train 20000 --test 4000\n"
+    "  kit bench ingest --raw data/pcam24k\n"
+    "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
 }
 
 
@@ -121,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def make_parser(name, help_text, epilog):
-        return verbs.add_parser(name, help=help_text, description=help_text, epilog=epilog,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        return verbs.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     def verb(name, help_text):
         return make_parser(name, help_text, _EPILOG[name])
@@ -141,24 +157,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="HDF5 file to write (default data/<competition>/<competition>.h5)")
     p.add_argument("--workers", type=int, default=None, help="decode processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="rebuild even if a finished store exists")
-    p.add_argument("--size", type=int, help="stored image side for adapters that resize (isic, chest-xray, "
-                   "head-ct); default: the adapter's")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="stored image side for adapters that resize (isic, chest-xray, head-ct); default: the adapter's",
+    )
     p.set_defaults(run=_cmd_ingest)
 
     p = verb("config", "print the resolved, validated configuration with a description of each key")
     p.add_argument("action", choices=["show"])
     p.add_argument("competition")
     p.add_argument("--config", help="TOML file overriding the default recipe")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set train.lr=1e-3 (repeatable)",
+    )
     p.set_defaults(run=_cmd_config)
 
     p = verb("train", "train K cross-validated folds from the store into a run folder")
     p.add_argument("competition")
     p.add_argument("--store", help="HDF5 store (default data/<competition>/<competition>.h5)")
     p.add_argument("--config", help="TOML file overriding the default recipe")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set train.lr=1e-3 (repeatable)",
+    )
     p.add_argument("--folds", help="comma-separated folds to train (default all)")
     p.add_argument("--max-minutes", type=float, help="wall-clock budget shared by the folds")
     p.add_argument("--run-dir", help="run folder (default: the matching unfinished run, else a new one)")
@@ -177,10 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--method", choices=["mean", "rank", "hill"], default="mean")
     p.add_argument("--name", help="submission name (default: the run names)")
-    p.add_argument("--out-dir", help="submissions folder (default submissions/); the CSV goes to "
-                   "OUT_DIR/<competition>/<time>_<name>.csv")
-    p.add_argument("--submit", action="store_true",
-                   help="then upload it to Kaggle once (kit submit), when credentials exist")
+    p.add_argument(
+        "--out-dir",
+        help="submissions folder (default submissions/); the CSV goes to OUT_DIR/<competition>/<time>_<name>.csv",
+    )
+    p.add_argument(
+        "--submit", action="store_true", help="then upload it to Kaggle once (kit submit), when credentials exist"
+    )
     p.add_argument("-m", "--message", help="submission description for --submit (CV score and runs are appended)")
     p.set_defaults(run=_cmd_ensemble)
 

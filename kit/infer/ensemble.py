@@ -20,6 +20,7 @@ Example:
     B        0.9471   0.400
     blend    0.9563   (hill)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,20 @@ from kit.errors import KitError
 from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
 from kit.run import RunFolder, load_run_config
 
-__all__ = ["RunPredictions", "Member", "EnsembleResult", "METHODS", "load_run", "ensemble_runs", "average_folds",
-           "rank_normalise", "roc_auc", "write_ensemble", "format_report", "blend_and_submit"]
+__all__ = [
+    "RunPredictions",
+    "Member",
+    "EnsembleResult",
+    "METHODS",
+    "load_run",
+    "ensemble_runs",
+    "average_folds",
+    "rank_normalise",
+    "roc_auc",
+    "write_ensemble",
+    "format_report",
+    "blend_and_submit",
+]
 
 METHODS = ("mean", "rank", "hill")
 
@@ -89,8 +102,10 @@ def roc_auc(target, pred) -> float:
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise KitError(f"expected OOF targets of both classes to score ROC AUC, got {n_pos} positive and {n_neg} "
-                       "negative rows. Fix: check the run's oof.csv target column.")
+        raise KitError(
+            f"expected OOF targets of both classes to score ROC AUC, got {n_pos} positive and {n_neg} "
+            "negative rows. Fix: check the run's oof.csv target column."
+        )
     ranks = rankdata(np.asarray(pred, dtype=np.float64))
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -115,11 +130,14 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
     """
     matrix = np.asarray(test_matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] == 0:
-        raise KitError(f"expected fold predictions of shape (n_folds, n_test), got shape {matrix.shape}. "
-                       "Fix: stack one 1-D prediction array per fold.")
+        raise KitError(
+            f"expected fold predictions of shape (n_folds, n_test), got shape {matrix.shape}. "
+            "Fix: stack one 1-D prediction array per fold."
+        )
     if method not in FOLD_AVERAGES:
-        raise KitError(f"unknown fold average {method!r}; known: {', '.join(FOLD_AVERAGES)}. "
-                       "Fix: --set predict.fold_average=mean.")
+        raise KitError(
+            f"unknown fold average {method!r}; known: {', '.join(FOLD_AVERAGES)}. Fix: --set predict.fold_average=mean."
+        )
     if not np.isfinite(matrix).all():
         raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")
     if method == "rank":
@@ -143,22 +161,31 @@ def load_run(run_dir) -> RunPredictions:
     test = run.read_test_pred()
     if set(oof["id"]) != set(folds["id"]):
         missing = sorted(set(folds["id"]) - set(oof["id"]))
-        raise KitError(f"{run.oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
-                       f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes).")
+        raise KitError(
+            f"{run.oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
+            f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes)."
+        )
     oof = oof.set_index("id").loc[folds["id"]]
     if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
         raise KitError(f"{run.oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
     for frame, path in ((oof, run.oof_path), (test, run.test_pred_path)):
         if not np.isfinite(frame["pred"].to_numpy(dtype=np.float64)).all():
-            raise KitError(f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
-                           f"rerun `kit predict {run.path}`.")
+            raise KitError(
+                f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
+                f"rerun `kit predict {run.path}`."
+            )
     competition = run.read_config().competition if run.config_path.exists() else None
     record = run.read_predict_record()
     return RunPredictions(
-        name=run.name, path=run.path, folds=folds.reset_index(drop=True),
-        oof=oof["pred"].astype(np.float64).rename("pred"), target=oof["target"].rename("target"),
-        test=test.set_index("id")["pred"].astype(np.float64), competition=competition,
-        tta=record.tta if record else None)
+        name=run.name,
+        path=run.path,
+        folds=folds.reset_index(drop=True),
+        oof=oof["pred"].astype(np.float64).rename("pred"),
+        target=oof["target"].rename("target"),
+        test=test.set_index("id")["pred"].astype(np.float64),
+        competition=competition,
+        tta=record.tta if record else None,
+    )
 
 
 def _check_compatible(runs: list[RunPredictions]) -> None:
@@ -172,23 +199,27 @@ def _check_compatible(runs: list[RunPredictions]) -> None:
                 f"runs {first.name} and {run.name} were trained on different train ids ({len(only_first)} only in "
                 f"the first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}): "
                 "OOF predictions of different splits cannot be blended honestly. Fix: train both on the same store "
-                "with the same folds (same --set folds.seed= and folds.k, or copy folds.csv into the new run).")
+                "with the same folds (same --set folds.seed= and folds.k, or copy folds.csv into the new run)."
+            )
         moved = base.index[base.to_numpy() != other.loc[base.index].to_numpy()]
         if len(moved):
             raise KitError(
                 f"runs {first.name} and {run.name} use different fold assignments ({len(moved)} ids in another "
                 f"fold, e.g. {list(moved[:5])}): OOF predictions of different splits cannot be blended honestly. "
-                "Fix: retrain with the same folds (same --set folds.seed= and folds.k, or copy folds.csv).")
+                "Fix: retrain with the same folds (same --set folds.seed= and folds.k, or copy folds.csv)."
+            )
         if (first.target.to_numpy() != run.target.loc[first.target.index].to_numpy()).any():
-            raise KitError(f"runs {first.name} and {run.name} disagree on some train labels. Fix: train both on "
-                           "the same store.")
+            raise KitError(
+                f"runs {first.name} and {run.name} disagree on some train labels. Fix: train both on the same store."
+            )
         if set(first.test.index) != set(run.test.index):
             only_first = sorted(set(first.test.index) - set(run.test.index))
             only_other = sorted(set(run.test.index) - set(first.test.index))
             raise KitError(
                 f"runs {first.name} and {run.name} predicted different test ids ({len(only_first)} only in the "
                 f"first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}). "
-                "Fix: rerun `kit predict RUN` on both with the same store.")
+                "Fix: rerun `kit predict RUN` on both with the same store."
+            )
 
 
 def _member_names(runs: list[RunPredictions]) -> list[str]:
@@ -259,10 +290,14 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
         oof_blend, test_blend = weights @ oof, weights @ test
     members = [Member(name, run.path, run.oof_auc, float(w)) for name, run, w in zip(names, runs, weights)]
     return EnsembleResult(
-        method=method, members=members, weights={m.name: m.weight for m in members},
+        method=method,
+        members=members,
+        weights={m.name: m.weight for m in members},
         oof=pd.DataFrame({"id": ids.to_numpy(), "target": target, "pred": oof_blend}),
         test=pd.DataFrame({"id": test_ids.to_numpy(), "pred": test_blend}),
-        oof_auc=roc_auc(target, oof_blend), history=history)
+        oof_auc=roc_auc(target, oof_blend),
+        history=history,
+    )
 
 
 def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
@@ -270,12 +305,22 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {name: out / name for name in ("weights.json", "members.csv", "oof.csv", "test_pred.csv")}
-    files["weights.json"].write_text(json.dumps({
-        "method": result.method, "oof_auc": result.oof_auc, "weights": result.weights,
-        "members": [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members],
-        "history": result.history}, indent=2) + "\n")
-    pd.DataFrame([{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight}
-                  for m in result.members]).to_csv(files["members.csv"], index=False)
+    files["weights.json"].write_text(
+        json.dumps(
+            {
+                "method": result.method,
+                "oof_auc": result.oof_auc,
+                "weights": result.weights,
+                "members": [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members],
+                "history": result.history,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    pd.DataFrame(
+        [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight} for m in result.members]
+    ).to_csv(files["members.csv"], index=False)
     result.oof.to_csv(files["oof.csv"], index=False)
     result.test.to_csv(files["test_pred.csv"], index=False)
     return {name.split(".")[0]: path for name, path in files.items()}
@@ -290,8 +335,9 @@ def format_report(result: EnsembleResult) -> str:
     return "\n".join(lines)
 
 
-def blend_and_submit(run_dirs, method: str = "mean", out_dir=None, name: str | None = None,
-                     verbose: bool = True) -> Path:
+def blend_and_submit(
+    run_dirs, method: str = "mean", out_dir=None, name: str | None = None, verbose: bool = True
+) -> Path:
     """Blend ``run_dirs`` (``ensemble_runs``), save the blend, and write the submission; return the CSV path.
 
     The CSV goes to ``<out_dir or submissions/>/<competition>/<time>_<name>.csv``. When the same runs blended
@@ -323,10 +369,18 @@ def blend_and_submit(run_dirs, method: str = "mean", out_dir=None, name: str | N
     )
     out_dir = Path(out_dir or paths.submissions_dir())
     earlier = set((out_dir / competition).glob("*.csv"))
-    csv = write_submission(competition, result.test["id"].tolist(), result.test["pred"].to_numpy(), name,
-                           expected_ids=expected_ids_from_store(store), id_column=adapter.id_column,
-                           label_column=adapter.label_column, sidecar=sidecar,
-                           out_dir=out_dir, reuse_identical=True)
+    csv = write_submission(
+        competition,
+        result.test["id"].tolist(),
+        result.test["pred"].to_numpy(),
+        name,
+        expected_ids=expected_ids_from_store(store),
+        id_column=adapter.id_column,
+        label_column=adapter.label_column,
+        sidecar=sidecar,
+        out_dir=out_dir,
+        reuse_identical=True,
+    )
     written = csv not in earlier
     if written:
         write_ensemble(result, blend_dir)

@@ -9,6 +9,7 @@ Example:
     >>> result = predict_run("runs/pcam/20261124-101500_compact_cnn", tta="d4", oof=True)  # doctest: +SKIP
     >>> result.test_pred.head(2)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,9 @@ def predict_rows(model, store, split: str, rows, views, batch_size: int, desc: s
     return np.concatenate([predict_tta(model, data[b], views) for b in batches])
 
 
-def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, batch_size: int = 64,
-                force: bool = False) -> PredictResult:
+def predict_run(
+    run_dir, tta: str | None = None, oof: bool = False, store=None, batch_size: int = 64, force: bool = False
+) -> PredictResult:
     """Predict the test split with every finished fold (and the OOF rows when ``oof``); write the results.
 
     Writes ``test_fold{k}.npy``, ``test_pred.csv`` (id, pred: fold average), ``predict.json`` and, with ``oof``,
@@ -79,8 +81,7 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
         raise KitError(f"expected env.json with the store in {run.path}, found none. Fix: pass --store.")
     folds = [f for f in range(cfg.folds.k) if run.fold(f).is_done()]
     if not folds:
-        raise KitError(f"{run.path} has no finished fold to predict with. Fix: run `kit train` until a fold "
-                       "finishes.")
+        raise KitError(f"{run.path} has no finished fold to predict with. Fix: run `kit train` until a fold finishes.")
     metrics = run.read_metrics()
     oof_auc = metrics.oof_auc if metrics else None
     if oof and not run.oof_path.exists():
@@ -91,8 +92,12 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
         image_shape = h5["test/images"].shape[1:]
     before = run.read_predict_record()
     done_before = before is not None and before.tta == tta and before.folds == folds
-    if (not force and done_before and run.test_pred_path.exists()
-            and (not oof or (before.oof_tta == tta and run.read_oof_tta() is not None))):
+    if (
+        not force
+        and done_before
+        and run.test_pred_path.exists()
+        and (not oof or (before.oof_tta == tta and run.read_oof_tta() is not None))
+    ):
         return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, before.oof_auc_tta)
     table = run.read_folds()
     oof_pred = np.full(len(table), np.nan)
@@ -100,17 +105,21 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
     for f in folds:
         model = build_model(cfg.model, image_shape)
         model.load_weights(run.fold(f).best_weights)
-        test = predict_rows(model, store, "test", np.arange(len(test_ids)), views, batch_size,
-                            desc=f"fold {f} test ({tta})")
+        test = predict_rows(
+            model, store, "test", np.arange(len(test_ids)), views, batch_size, desc=f"fold {f} test ({tta})"
+        )
         if not np.isfinite(test).all():
-            raise KitError(f"fold {f} predicted NaN/inf for some test images; its weights are unusable. Fix: retrain "
-                           "that fold (delete its folder) with a lower train.lr.")
+            raise KitError(
+                f"fold {f} predicted NaN/inf for some test images; its weights are unusable. Fix: retrain "
+                "that fold (delete its folder) with a lower train.lr."
+            )
         run.write_test_fold(f, test)
         test_matrix.append(test)
         if oof:
             _, valid_rows = fold_rows(table, f)
-            oof_pred[valid_rows] = predict_rows(model, store, "train", valid_rows, views, batch_size,
-                                                desc=f"fold {f} OOF ({tta})")
+            oof_pred[valid_rows] = predict_rows(
+                model, store, "train", valid_rows, views, batch_size, desc=f"fold {f} OOF ({tta})"
+            )
         keras.backend.clear_session()
     run.write_test_pred(test_ids, average_folds(np.stack(test_matrix), cfg.predict.fold_average))
     # OOF predictions made earlier stay described until they are remade
@@ -119,6 +128,9 @@ def predict_run(run_dir, tta: str | None = None, oof: bool = False, store=None, 
         plain = run.read_oof().set_index("id").loc[table["id"]].reset_index()
         run.write_oof_tta(plain, oof_pred)
         oof_tta, oof_auc_tta = tta, float(roc_auc_score(plain["target"], oof_pred))
-    run.write_predict_record(PredictRecord(tta=tta, folds=folds, fold_average=cfg.predict.fold_average,
-                                           oof_tta=oof_tta, oof_auc_tta=oof_auc_tta))
+    run.write_predict_record(
+        PredictRecord(
+            tta=tta, folds=folds, fold_average=cfg.predict.fold_average, oof_tta=oof_tta, oof_auc_tta=oof_auc_tta
+        )
+    )
     return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, oof_auc_tta if oof else None)

@@ -16,6 +16,7 @@ Example:
     >>> Sidecar.read("submissions/pcam/20261124-101500_cnn.csv").cv_score  # doctest: +SKIP
     0.97
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,14 @@ from kit import paths
 from kit.errors import KitError
 from kit.ingest.store import open_store, read_table
 
-__all__ = ["Sidecar", "validate_submission", "write_submission", "sha256_file", "expected_ids_from_store",
-           "FLOAT_FORMAT"]
+__all__ = [
+    "Sidecar",
+    "validate_submission",
+    "write_submission",
+    "sha256_file",
+    "expected_ids_from_store",
+    "FLOAT_FORMAT",
+]
 
 FLOAT_FORMAT = "%.10g"  # round-trips float32 and keeps distinct float64 probabilities distinct (AUC ties)
 _SHOW = 10
@@ -109,13 +116,17 @@ class Sidecar:
     def from_dict(cls, data: dict) -> Sidecar:
         """A sidecar from its JSON object; unknown keys go to ``extra``."""
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in data.items() if k in names},
-                   extra={k: v for k, v in data.items() if k not in names})
+        return cls(
+            **{k: v for k, v in data.items() if k in names}, extra={k: v for k, v in data.items() if k not in names}
+        )
 
     def to_dict(self) -> dict:
         """The JSON object: fields that are set, then ``extra``."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "extra" and getattr(self, f.name) is not None}
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and getattr(self, f.name) is not None
+        }
         if self.runs is not None:
             data["runs"] = list(self.runs)
         return {**data, **self.extra}
@@ -133,8 +144,9 @@ class Sidecar:
         try:
             data = json.loads(path.read_text())
         except ValueError as e:
-            raise KitError(f"expected JSON in the sidecar {path}, could not parse it ({e}). Fix: repair or delete "
-                           "it.") from e
+            raise KitError(
+                f"expected JSON in the sidecar {path}, could not parse it ({e}). Fix: repair or delete it."
+            ) from e
         return cls.from_dict(data) if isinstance(data, dict) else cls()
 
     def write(self, csv) -> Path:
@@ -164,48 +176,68 @@ def validate_submission(frame: pd.DataFrame, expected_ids, id_column: str, label
     """
     columns = list(frame.columns)
     if columns != [id_column, label_column]:
-        raise KitError(f"expected submission columns [{id_column!r}, {label_column!r}], got {columns}. "
-                       f"Fix: keep exactly those two columns, in that order.")
+        raise KitError(
+            f"expected submission columns [{id_column!r}, {label_column!r}], got {columns}. "
+            f"Fix: keep exactly those two columns, in that order."
+        )
     expected = pd.Index([str(i) for i in expected_ids])
     if expected.duplicated().any():
         dup = expected[expected.duplicated()]
-        raise KitError(f"the expected test ids list some ids more than once: {_name_ids(dup)}. "
-                       "Fix: rebuild the store with `kit ingest`.")
+        raise KitError(
+            f"the expected test ids list some ids more than once: {_name_ids(dup)}. "
+            "Fix: rebuild the store with `kit ingest`."
+        )
     ids = pd.Index(frame[id_column].astype(str))
     if ids.duplicated().any():
-        raise KitError(f"the submission lists some ids more than once: {_name_ids(ids[ids.duplicated()].unique())}. "
-                       "Fix: one row per test id (check the blend's test predictions).")
+        raise KitError(
+            f"the submission lists some ids more than once: {_name_ids(ids[ids.duplicated()].unique())}. "
+            "Fix: one row per test id (check the blend's test predictions)."
+        )
     missing, extra = expected.difference(ids, sort=False), ids.difference(expected, sort=False)
     if len(missing):
-        raise KitError(f"the submission misses {len(missing)} test ids: {_name_ids(missing)}. "
-                       "Fix: predict every test id of the store (`kit predict RUN`).")
+        raise KitError(
+            f"the submission misses {len(missing)} test ids: {_name_ids(missing)}. "
+            "Fix: predict every test id of the store (`kit predict RUN`)."
+        )
     if len(extra):
-        raise KitError(f"the submission has {len(extra)} ids that are not test ids: {_name_ids(extra)}. "
-                       "Fix: predict the test split of the competition's own store.")
+        raise KitError(
+            f"the submission has {len(extra)} ids that are not test ids: {_name_ids(extra)}. "
+            "Fix: predict the test split of the competition's own store."
+        )
     values = pd.to_numeric(frame[label_column], errors="coerce").to_numpy(dtype=np.float64)
     not_numeric = frame[label_column].notna().to_numpy() & np.isnan(values)
     if not_numeric.any():
-        raise KitError(f"the submission has non-numeric {label_column!r} values for ids {_name_ids(ids[not_numeric])}. "
-                       "Fix: write float probabilities.")
+        raise KitError(
+            f"the submission has non-numeric {label_column!r} values for ids {_name_ids(ids[not_numeric])}. "
+            "Fix: write float probabilities."
+        )
     bad = ~np.isfinite(values)
     if bad.any():
-        raise KitError(f"the submission has NaN/inf {label_column!r} values for ids {_name_ids(ids[bad])}. "
-                       "Fix: retrain or re-predict the runs that produced them.")
+        raise KitError(
+            f"the submission has NaN/inf {label_column!r} values for ids {_name_ids(ids[bad])}. "
+            "Fix: retrain or re-predict the runs that produced them."
+        )
     outside = (values < 0) | (values > 1)
     if outside.any():
-        raise KitError(f"the submission has {label_column!r} values outside [0, 1] for ids {_name_ids(ids[outside])} "
-                       f"(min {values.min():.4g}, max {values.max():.4g}). Fix: submit probabilities (apply the "
-                       "sigmoid/softmax to logits).")
+        raise KitError(
+            f"the submission has {label_column!r} values outside [0, 1] for ids {_name_ids(ids[outside])} "
+            f"(min {values.min():.4g}, max {values.max():.4g}). Fix: submit probabilities (apply the "
+            "sigmoid/softmax to logits)."
+        )
     moved = ids.to_numpy() != expected.to_numpy()
     if moved.any():
         rows = np.flatnonzero(moved)
-        raise KitError(f"the submission's rows are not in sample_submission order ({len(rows)} rows differ, first "
-                       f"at row {rows[0]}: expected {expected[rows[0]]!r}, got {ids[rows[0]]!r}); ids out of place: "
-                       f"{_name_ids(ids[moved])}. Fix: reorder the rows to the expected test ids.")
+        raise KitError(
+            f"the submission's rows are not in sample_submission order ({len(rows)} rows differ, first "
+            f"at row {rows[0]}: expected {expected[rows[0]]!r}, got {ids[rows[0]]!r}); ids out of place: "
+            f"{_name_ids(ids[moved])}. Fix: reorder the rows to the expected test ids."
+        )
     warnings = []
     if len(values) and np.isin(values, (0.0, 1.0)).all():
-        warnings.append(f"every {label_column!r} value is 0 or 1: thresholded predictions cost ROC AUC (it is scored "
-                        "on the ranking). Submit the probabilities instead.")
+        warnings.append(
+            f"every {label_column!r} value is 0 or 1: thresholded predictions cost ROC AUC (it is scored "
+            "on the ranking). Submit the probabilities instead."
+        )
     elif len(values) > 1 and np.unique(values).size == 1:
         warnings.append(f"every {label_column!r} value is {values[0]:.4g}: a constant prediction scores ROC AUC 0.5.")
     return warnings
@@ -246,8 +278,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_submission(competition: str, ids, preds, name: str, *, expected_ids, id_column: str, label_column: str,
-                     sidecar: Sidecar | dict, out_dir=None, reuse_identical: bool = False) -> Path:
+def write_submission(
+    competition: str,
+    ids,
+    preds,
+    name: str,
+    *,
+    expected_ids,
+    id_column: str,
+    label_column: str,
+    sidecar: Sidecar | dict,
+    out_dir=None,
+    reuse_identical: bool = False,
+) -> Path:
     """Validate and write ``<out_dir or submissions/>/<competition>/<time>_<name>.csv`` plus its ``.json`` sidecar.
 
     Rows are put in ``expected_ids`` order (when the ids are the same set, each once); probabilities are written
@@ -260,12 +303,18 @@ def write_submission(competition: str, ids, preds, name: str, *, expected_ids, i
     ids = [str(i) for i in ids]
     preds = np.asarray(preds, dtype=np.float64).reshape(-1)
     if len(ids) != len(preds):
-        raise KitError(f"expected one prediction per id, got {len(ids)} ids and {len(preds)} predictions. "
-                       "Fix: pass the blend's test ids and predictions together.")
+        raise KitError(
+            f"expected one prediction per id, got {len(ids)} ids and {len(preds)} predictions. "
+            "Fix: pass the blend's test ids and predictions together."
+        )
     expected = [str(i) for i in expected_ids]
     frame = pd.DataFrame({id_column: ids, label_column: preds})
-    if (not frame[id_column].duplicated().any() and len(ids) == len(expected) and set(ids) == set(expected)
-            and ids != expected):
+    if (
+        not frame[id_column].duplicated().any()
+        and len(ids) == len(expected)
+        and set(ids) == set(expected)
+        and ids != expected
+    ):
         frame = frame.set_index(id_column).loc[expected].reset_index()
     warnings = validate_submission(frame, expected, id_column, label_column)
     data = frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode()
@@ -283,9 +332,16 @@ def write_submission(competition: str, ids, preds, name: str, *, expected_ids, i
         print(f"warning: {warning}", file=sys.stderr)
     csv = _free_path(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}")
     _atomic_write(csv, data)
-    dataclasses.replace(sidecar, competition=sidecar.competition or competition, csv=csv.name, sha256=digest,
-                        rows=len(frame), columns=[id_column, label_column], warnings=warnings,
-                        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")).write(csv)
+    dataclasses.replace(
+        sidecar,
+        competition=sidecar.competition or competition,
+        csv=csv.name,
+        sha256=digest,
+        rows=len(frame),
+        columns=[id_column, label_column],
+        warnings=warnings,
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    ).write(csv)
     return csv
 
 
@@ -295,8 +351,12 @@ def _identical_submission(folder: Path, digest: str, sidecar: Sidecar) -> Path |
             earlier = Sidecar.read(csv)
         except (OSError, KitError):
             continue  # an unreadable sidecar: that file is not reused
-        if (earlier.sha256 == digest and earlier.runs == sidecar.runs and earlier.method == sidecar.method
-                and sha256_file(csv) == digest):
+        if (
+            earlier.sha256 == digest
+            and earlier.runs == sidecar.runs
+            and earlier.method == sidecar.method
+            and sha256_file(csv) == digest
+        ):
             return csv
     return None
 

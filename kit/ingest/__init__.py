@@ -1,1 +1,4 @@
-"""Ingest: raw Kaggle files -> one HDF5 store (file codecs, the decode pool, listing and quarantine, the store writer)."""
+"""Ingest: raw Kaggle files -> one HDF5 store.
+
+File codecs, the decode pool, listing and quarantine, the store writer.
+"""

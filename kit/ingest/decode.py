@@ -12,6 +12,7 @@ Example:
     Traceback (most recent call last):
     kit.ingest.decode.BadImage: unreadable file: No such file or directory
 """
+
 from __future__ import annotations
 
 import io
@@ -71,12 +72,12 @@ def fit_image(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
     if fit == "crop":
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
-        image = image[top: top + side, left: left + side]
+        image = image[top : top + side, left : left + side]
     elif fit == "pad":
         side = max(h, w)
         top, left = (side - h) // 2, (side - w) // 2
         padded = np.zeros((side, side, image.shape[2]), np.uint8)
-        padded[top: top + h, left: left + w] = image
+        padded[top : top + h, left : left + w] = image
         image = padded
     elif fit != "stretch":
         raise BadImage(f"cannot fit an image by {fit!r}; expected one of {', '.join(FITS[1:])}")

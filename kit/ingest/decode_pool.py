@@ -1,23 +1,25 @@
 """Decode blocks of image files in worker processes straight into shared memory.
 
 Returning decoded arrays from a process pool pickles every pixel, which costs more than the decode itself
-(measured: a pickling pool ran at less than half the rate of threads; docs/benchmarks.md). Here workers write into slots of one shared buffer and return only the failures,
-so the parallel decode costs no pixel copies between processes.
+(measured: a pickling pool ran at less than half the rate of threads; docs/benchmarks.md). Here workers write
+into slots of one shared buffer and return only the failures, so the parallel decode costs no pixel copies
+between processes.
 
 Example:
     >>> with BlockDecoder(ImageSpec((96, 96, 3), "tiff"), block=512, workers=2) as pool:  # doctest: +SKIP
     ...     for images, failures in pool.map(list_of_path_lists):
     ...         ...  # images: (len(paths), 96, 96, 3) view, valid until the next item
 """
+
 from __future__ import annotations
 
 import collections
 import multiprocessing as mp
 import signal
 import sys
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -49,7 +51,8 @@ def _decode_into(out: np.ndarray, paths: list[str], spec: ImageSpec) -> list[tup
 
 
 def _context() -> mp.context.BaseContext:
-    # fork starts a worker many times faster than spawn (measured: 4x on a 20,000-image ingest). Forking after TensorFlow/JAX started their thread pools can deadlock, so those parents spawn.
+    # fork starts a worker many times faster than spawn (measured: 4x on a 20,000-image ingest). Forking after
+    # TensorFlow/JAX started their thread pools can deadlock, so those parents spawn.
     unsafe = any(name in sys.modules for name in ("tensorflow", "jax", "torch"))
     if "fork" in mp.get_all_start_methods() and not unsafe:
         return mp.get_context("fork")
@@ -69,7 +72,7 @@ class BlockDecoder:
         self.spec, self.shape, self.block, self.workers = spec, tuple(spec.shape), block, workers
         self._memory = self._pool = self._slots = None
 
-    def __enter__(self) -> "BlockDecoder":
+    def __enter__(self) -> BlockDecoder:
         n_slots = 1 if self.workers <= 1 else 2 * self.workers  # two in flight per worker keeps them busy
         slots_shape = (n_slots, self.block, *self.shape)
         if self.workers <= 1:
@@ -78,7 +81,9 @@ class BlockDecoder:
         self._memory = shared_memory.SharedMemory(create=True, size=int(np.prod(slots_shape)))
         self._slots = np.ndarray(slots_shape, np.uint8, buffer=self._memory.buf)
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=_context(), initializer=_attach,
+            self.workers,
+            mp_context=_context(),
+            initializer=_attach,
             initargs=(self._memory.name, slots_shape),
         )
         return self

@@ -7,6 +7,7 @@ Example:
     >>> len(plan.ids), plan.rejects[:1]  # doctest: +SKIP
     (220025, [])
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -92,8 +93,9 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
         labels.append(label)
         groups.append(group)
     rejects += [Reject(split, Path(path).stem, path, reason) for path, reason in listing.strays]
-    return SplitPlan(split, ids, paths, np.asarray(labels, np.int64) if has_labels else None, rejects,
-                     groups if has_groups else None)
+    return SplitPlan(
+        split, ids, paths, np.asarray(labels, np.int64) if has_labels else None, rejects, groups if has_groups else None
+    )
 
 
 def _conflicting_ids(rows: pd.DataFrame) -> set[str]:

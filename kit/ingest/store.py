@@ -16,6 +16,7 @@ Example:
     ...     h5["train/images"][:256].shape
     (256, 96, 96, 3)
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,8 +1,9 @@
 """A minimal codec for baseline, uncompressed, single-strip RGB TIFFs: the layout of every Kaggle PCam file.
 
 Why our own: PCam TIFFs are one uncompressed strip behind a fixed 15-entry header, so slicing the pixels out
-of the file bytes runs about 2.7x faster than OpenCV and 11x faster than Pillow (docs/benchmarks.md). Anything outside this narrow layout returns None and the caller falls back to OpenCV. The encoder
-writes the exact layout Kaggle's files have (tifffile 2018 style), so synthetic data exercises the same path.
+of the file bytes runs about 2.7x faster than OpenCV and 11x faster than Pillow (docs/benchmarks.md).
+Anything outside this narrow layout returns None and the caller falls back to OpenCV. The encoder writes the
+exact layout Kaggle's files have (tifffile 2018 style), so synthetic data exercises the same path.
 
 Example:
     >>> import numpy as np
@@ -11,6 +12,7 @@ Example:
     >>> len(data), decode_simple(data).shape
     (27935, (96, 96, 3))
 """
+
 from __future__ import annotations
 
 import struct
@@ -101,7 +103,7 @@ def encode_rgb(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
     height, width, _ = image.shape
-    description = ('{"shape": [%d, %d, 3]}' % (height, width)).encode() + b"\x00"
+    description = f'{{"shape": [{height}, {width}, 3]}}'.encode() + b"\x00"
     software = b"tifffile.py\x00"
     stamp = datetime.encode() + b"\x00"
     bits_at, desc_at = 194, 200
@@ -109,10 +111,21 @@ def encode_rgb(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
     stamp_at = software_at + len(software)
     pixels_at = stamp_at + len(stamp)
     entries = [
-        (254, 4, 1, 0), (256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, bits_at), (259, 3, 1, 1),
-        (262, 3, 1, 2), (270, 2, len(description), desc_at), (273, 4, 1, pixels_at), (277, 3, 1, 3),
-        (278, 4, 1, height), (279, 4, 1, height * width * 3), (284, 3, 1, 1),
-        (305, 2, len(software), software_at), (306, 2, len(stamp), stamp_at), (339, 3, 1, 1),
+        (254, 4, 1, 0),
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, bits_at),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (270, 2, len(description), desc_at),
+        (273, 4, 1, pixels_at),
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, height * width * 3),
+        (284, 3, 1, 1),
+        (305, 2, len(software), software_at),
+        (306, 2, len(stamp), stamp_at),
+        (339, 3, 1, 1),
     ]
     header = bytearray(pixels_at)
     header[0:8] = _LE_MAGIC + struct.pack("<I", 8)

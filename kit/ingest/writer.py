@@ -11,6 +11,7 @@ Example:
     >>> summary.n_train, summary.n_test  # doctest: +SKIP
     (220025, 57458)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,9 +28,9 @@ from tqdm.auto import tqdm
 import kit
 from kit.adapters.base import Adapter
 from kit.adapters.registry import get_adapter
+from kit.errors import KitError
 from kit.ingest.decode import ImageSpec
 from kit.ingest.decode_pool import BlockDecoder
-from kit.errors import KitError
 from kit.ingest.listing import Reject, SplitPlan, plan_split
 from kit.ingest.store import QUARANTINE_FIELDS, chunk_rows, is_complete, read_quarantine
 
@@ -50,20 +51,37 @@ class IngestSummary:
 
     def report(self) -> str:
         size = self.store.stat().st_size / 2**20 if self.store.exists() else 0.0
-        head = "store already complete, left alone (--force rebuilds it)" if self.skipped else (
-            f"ingested in {self.seconds:.1f} s ({self.images_per_s:,.0f} images/s this run)")
-        lines = [f"{self.store}: {head}",
-                 f"  train {self.n_train:,} images, test {self.n_test:,} images, {size:,.1f} MiB"]
+        head = (
+            "store already complete, left alone (--force rebuilds it)"
+            if self.skipped
+            else (f"ingested in {self.seconds:.1f} s ({self.images_per_s:,.0f} images/s this run)")
+        )
+        lines = [
+            f"{self.store}: {head}",
+            f"  train {self.n_train:,} images, test {self.n_test:,} images, {size:,.1f} MiB",
+        ]
         if self.quarantine:
-            lines.append(f"  quarantined {len(self.quarantine)} rows/files (kept out of the store, listed in /quarantine):")
+            lines.append(
+                f"  quarantined {len(self.quarantine)} rows/files (kept out of the store, listed in /quarantine):"
+            )
             lines += [f"    {q.split:5} {q.id or '-'}: {q.reason}" for q in self.quarantine[:20]]
             if len(self.quarantine) > 20:
-                lines.append(f"    ... {len(self.quarantine) - 20} more: kit.ingest.store.read_quarantine('{self.store}')")
+                lines.append(
+                    f"    ... {len(self.quarantine) - 20} more: kit.ingest.store.read_quarantine('{self.store}')"
+                )
         return "\n".join(lines)
 
 
-def ingest(competition: str, raw, store, workers: int | None = None, force: bool = False,
-           block: int | None = None, progress: bool = True, size: int | None = None) -> IngestSummary:
+def ingest(
+    competition: str,
+    raw,
+    store,
+    workers: int | None = None,
+    force: bool = False,
+    block: int | None = None,
+    progress: bool = True,
+    size: int | None = None,
+) -> IngestSummary:
     """Ingest ``raw`` (Kaggle layout) into ``store``; see the module docstring for the guarantees.
 
     ``size`` sets the stored side for adapters that resize (ISIC, folder datasets); PCam is stored as it is.
@@ -96,8 +114,9 @@ def ingest(competition: str, raw, store, workers: int | None = None, force: bool
                 for split in SPLITS:
                     done_now += _fill_split(h5, plans[split], decoder, block, bar)
         except KeyboardInterrupt:
-            raise KitError(f"interrupted; {partial} keeps every finished block. Fix: rerun the same command "
-                           "to resume.") from None
+            raise KitError(
+                f"interrupted; {partial} keeps every finished block. Fix: rerun the same command to resume."
+            ) from None
         finally:
             bar.close()
         test_problems = [q for q in _quarantine(h5) if q.split == "test"]
@@ -122,17 +141,28 @@ def _open_partial(partial: Path) -> h5py.File:
             h5.attrs.get("kit_version")
             return h5
         except Exception as e:  # noqa: BLE001  a kill -9 during a flush can leave the file unreadable
-            warnings.warn(f"could not reopen the interrupted store {partial} ({e}); starting over.")
+            warnings.warn(f"could not reopen the interrupted store {partial} ({e}); starting over.", stacklevel=2)
             partial.unlink()
     return h5py.File(partial, "w")
 
 
 def _write_header(h5: h5py.File, adapter: Adapter, raw: Path, spec: ImageSpec) -> None:
     if "image_shape" in h5.attrs and tuple(h5.attrs["image_shape"]) != spec.shape:
-        raise KitError(f"the interrupted store was being written at {tuple(h5.attrs['image_shape'])}, not "
-                       f"{spec.shape}. Fix: rerun with the earlier --size, or pass --force to start over.")
-    h5.attrs.update({"adapter": adapter.name, "slug": adapter.slug, "source": str(raw.resolve()),
-                     "kit_version": kit.__version__, "image_shape": spec.shape, "fit": spec.fit, "complete": False})
+        raise KitError(
+            f"the interrupted store was being written at {tuple(h5.attrs['image_shape'])}, not "
+            f"{spec.shape}. Fix: rerun with the earlier --size, or pass --force to start over."
+        )
+    h5.attrs.update(
+        {
+            "adapter": adapter.name,
+            "slug": adapter.slug,
+            "source": str(raw.resolve()),
+            "kit_version": kit.__version__,
+            "image_shape": spec.shape,
+            "fit": spec.fit,
+            "complete": False,
+        }
+    )
     if "quarantine" not in h5:
         group = h5.create_group("quarantine")
         for field in QUARANTINE_FIELDS:
@@ -151,8 +181,9 @@ def _prepare_split(h5: h5py.File, plan: SplitPlan) -> int:
     if group is None:
         group = h5.create_group(plan.split)
         shape = tuple(h5.attrs["image_shape"])
-        group.create_dataset("images", (0, *shape), np.uint8, maxshape=(None, *shape),
-                             chunks=(chunk_rows(shape), *shape))
+        group.create_dataset(
+            "images", (0, *shape), np.uint8, maxshape=(None, *shape), chunks=(chunk_rows(shape), *shape)
+        )
         group.create_dataset("ids", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         if plan.labels is not None:
             group.create_dataset("labels", (0,), np.int64, maxshape=(None,), chunks=(4096,))
@@ -183,8 +214,9 @@ def _fill_split(h5: h5py.File, plan: SplitPlan, decoder: BlockDecoder, block: in
         if plan.groups is not None:
             _append(group["groups"], [plan.groups[s + i] for i in keep], written)
         _append_quarantine(h5, [Reject(plan.split, plan.ids[s + i], plan.paths[s + i], r) for i, r in failures])
-        group.attrs.update({"consumed": stop, "written": written + len(keep),
-                            "rejected": int(group.attrs["rejected"]) + len(failures)})
+        group.attrs.update(
+            {"consumed": stop, "written": written + len(keep), "rejected": int(group.attrs["rejected"]) + len(failures)}
+        )
         h5.flush()  # the block, its quarantine rows and the counters reach the disk together
         bar.update(len(images))
     return len(plan.ids) - start
@@ -224,11 +256,14 @@ def _reset_split(h5: h5py.File, split: str) -> None:
 
 
 def _finish(h5: h5py.File) -> None:
-    h5.attrs.update({
-        "n_train": int(h5["train"].attrs["written"]), "n_test": int(h5["test"].attrs["written"]),
-        "n_quarantined": int(h5.attrs["quarantine_rows"]),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    })
+    h5.attrs.update(
+        {
+            "n_train": int(h5["train"].attrs["written"]),
+            "n_test": int(h5["test"].attrs["written"]),
+            "n_quarantined": int(h5.attrs["quarantine_rows"]),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+    )
     h5.flush()
     h5.attrs["complete"] = True  # last: everything above is on disk before the store claims to be finished
     h5.flush()

@@ -12,6 +12,7 @@ Example:
     >>> Kaggle().submissions("histopathologic-cancer-detection")[0]["status"]  # doctest: +SKIP
     'complete'
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,6 @@ UPLOAD_FAILED_MESSAGE = "Could not submit to competition"  # what competition_su
 _MATCH_SLACK = datetime.timedelta(minutes=10)  # clock skew allowed when matching a submission to our attempt
 
 
-
 def competition_slug(adapter, what: str, fix: str) -> str:
     """The adapter's Kaggle slug, when it is a competition (a Kaggle dataset has no competition API).
 
@@ -42,8 +42,10 @@ def competition_slug(adapter, what: str, fix: str) -> str:
         'histopathologic-cancer-detection'
     """
     if adapter.kind != "competition":
-        raise KitError(f"{adapter.name} is a Kaggle dataset ({adapter.slug}), not a competition: there is nothing "
-                       f"to {what} through the competition API. {fix}")
+        raise KitError(
+            f"{adapter.name} is a Kaggle dataset ({adapter.slug}), not a competition: there is nothing "
+            f"to {what} through the competition API. {fix}"
+        )
     return adapter.slug
 
 
@@ -59,8 +61,9 @@ def _load_client():
         with contextlib.redirect_stdout(io.StringIO()):
             from kaggle.api.kaggle_api_extended import KaggleApi
     except ImportError as e:
-        raise KitError(f"expected the official `kaggle` package, could not import it ({e}). "
-                       "Fix: pip install kaggle") from e
+        raise KitError(
+            f"expected the official `kaggle` package, could not import it ({e}). Fix: pip install kaggle"
+        ) from e
     return KaggleApi
 
 
@@ -73,10 +76,17 @@ def _score(value) -> float | None:
 
 
 def _submission_dict(s) -> dict:
-    return {"ref": int(s.ref or 0) or None, "file_name": s.file_name, "date": s.date,
-            "description": s.description or "", "status": s.status.name.lower() if s.status is not None else None,
-            "public_score": _score(s.public_score), "private_score": _score(s.private_score),
-            "error_description": s.error_description, "team_name": s.team_name}
+    return {
+        "ref": int(s.ref or 0) or None,
+        "file_name": s.file_name,
+        "date": s.date,
+        "description": s.description or "",
+        "status": s.status.name.lower() if s.status is not None else None,
+        "public_score": _score(s.public_score),
+        "private_score": _score(s.private_score),
+        "error_description": s.error_description,
+        "team_name": s.team_name,
+    }
 
 
 class Kaggle:
@@ -94,13 +104,22 @@ class Kaggle:
         PosixPath('data/pcam/histopathologic-cancer-detection.zip')
     """
 
-    def __init__(self, *, retries: int | None = None, backoff: float | None = None, max_delay: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep, quiet: bool = False):
+    def __init__(
+        self,
+        *,
+        retries: int | None = None,
+        backoff: float | None = None,
+        max_delay: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        quiet: bool = False,
+    ):
         self.retries = int(os.environ.get("KIT_KAGGLE_RETRIES", 5)) if retries is None else int(retries)
         self.backoff = float(os.environ.get("KIT_KAGGLE_BACKOFF", 2.0)) if backoff is None else float(backoff)
         if self.retries < 0 or self.backoff < 0:
-            raise KitError(f"expected retries >= 0 and backoff >= 0, got {self.retries} and {self.backoff}. "
-                           "Fix: check KIT_KAGGLE_RETRIES / KIT_KAGGLE_BACKOFF.")
+            raise KitError(
+                f"expected retries >= 0 and backoff >= 0, got {self.retries} and {self.backoff}. "
+                "Fix: check KIT_KAGGLE_RETRIES / KIT_KAGGLE_BACKOFF."
+            )
         self.max_delay, self.sleep, self.quiet = max_delay, sleep, quiet
         self._api = None
 
@@ -127,7 +146,7 @@ class Kaggle:
 
     def _delay(self, attempt: int, exc) -> float:
         after = _retry_after(exc)
-        return min(self.max_delay, max(0.0, after) if after is not None else self.backoff * 2 ** attempt)
+        return min(self.max_delay, max(0.0, after) if after is not None else self.backoff * 2**attempt)
 
     def _retrying(self, what: str, fn, *args, recover: Callable[[], object] | None = None, **kwargs):
         """kit's one retry policy: ``fn(*args, **kwargs)``, tried again with backoff after a transient failure.
@@ -164,8 +183,9 @@ class Kaggle:
         """The competition's data files: ``[{"name", "size"}]``."""
         files, token = [], None
         for _ in range(100):
-            page = self.call(f"listing the files of {slug}", "competition_list_files", slug, page_token=token,
-                             page_size=200)
+            page = self.call(
+                f"listing the files of {slug}", "competition_list_files", slug, page_token=token, page_size=200
+            )
             files += [{"name": f.name, "size": int(f.total_bytes or 0)} for f in page.files or []]
             token = page.next_page_token
             if not token:
@@ -176,21 +196,31 @@ class Kaggle:
         """Download the competition's archive into ``folder`` (a partial download resumes); returns its path."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.call(f"downloading {slug}", "competition_download_files", slug, path=str(folder), force=force,
-                  quiet=self.quiet)
-        found = sorted((p for p in folder.glob(f"{slug}.*") if not p.name.endswith(".kaggle-partial")),
-                       key=lambda p: p.stat().st_mtime)
+        self.call(
+            f"downloading {slug}", "competition_download_files", slug, path=str(folder), force=force, quiet=self.quiet
+        )
+        found = sorted(
+            (p for p in folder.glob(f"{slug}.*") if not p.name.endswith(".kaggle-partial")),
+            key=lambda p: p.stat().st_mtime,
+        )
         if not found:
-            raise KaggleApiError(f"downloading {slug}: expected {folder}/{slug}.zip after the download, found nothing. "
-                                 "Fix: rerun `kit download`.", "rejected")
+            raise KaggleApiError(
+                f"downloading {slug}: expected {folder}/{slug}.zip after the download, found nothing. "
+                "Fix: rerun `kit download`.",
+                "rejected",
+            )
         return found[-1]
 
     def submissions(self, slug: str, max_pages: int = 50) -> list[dict]:
         """Our submissions, newest first: ref, file_name, date (UTC), description, status, scores, team_name."""
         out, seen, size = [], set(), 20  # 20: the page size the official CLI uses
         for page in range(1, max_pages + 1):
-            batch = self.call(f"listing submissions to {slug}", "competition_submissions", slug, page_number=page,
-                              page_size=size) or []
+            batch = (
+                self.call(
+                    f"listing submissions to {slug}", "competition_submissions", slug, page_number=page, page_size=size
+                )
+                or []
+            )
             new = [_submission_dict(s) for s in batch if s is not None and s.ref not in seen]
             seen.update(s["ref"] for s in new)
             out += new
@@ -236,20 +266,30 @@ class Kaggle:
             if message == UPLOAD_FAILED_MESSAGE:
                 raise ConnectionError("the upload of the file failed")  # transient: retried like a dropped line
             kind = "limit" if LIMIT_PATTERN.search(message) else "rejected"
-            raise KaggleApiError(f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's "
-                                 "message; the CSV is kept.", kind)
+            raise KaggleApiError(
+                f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's "
+                "message; the CSV is kept.",
+                kind,
+            )
 
         def created_already() -> dict | None:
             try:
                 found = self._find_created(slug, csv.name, description, since, known)
             except KaggleApiError as e:
-                raise KaggleApiError(f"{what}: the last try may have reached Kaggle, and checking our submissions "
-                                     f"failed too (HTTP {e.status or 'no answer'}). Fix: list our submissions before "
-                                     "submitting again, to avoid a duplicate.", "unconfirmed", e.status) from e
+                raise KaggleApiError(
+                    f"{what}: the last try may have reached Kaggle, and checking our submissions "
+                    f"failed too (HTTP {e.status or 'no answer'}). Fix: list our submissions before "
+                    "submitting again, to avoid a duplicate.",
+                    "unconfirmed",
+                    e.status,
+                ) from e
             if found is None:
                 return None
-            return {"ref": found["ref"], "message": "submitted (reply was lost; found in our submissions)",
-                    "recovered": True}
+            return {
+                "ref": found["ref"],
+                "message": "submitted (reply was lost; found in our submissions)",
+                "recovered": True,
+            }
 
         return self._retrying(what, create, recover=created_already)
 
@@ -269,8 +309,14 @@ class Kaggle:
         for _ in range(max_pages):
             response = self._retrying(f"reading the leaderboard of {slug}", page, token)
             for s in response.submissions or []:
-                rows.append({"team_id": s.team_id, "team_name": s.team_name, "score": _score(s.score),
-                             "date": s.submission_date})
+                rows.append(
+                    {
+                        "team_id": s.team_id,
+                        "team_name": s.team_name,
+                        "score": _score(s.score),
+                        "date": s.submission_date,
+                    }
+                )
             token, previous = response.next_page_token, token
             if not token or token == previous:
                 break

@@ -7,6 +7,7 @@ Example:
     >>> find_credentials().method  # doctest: +SKIP
     'api_key'
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,7 +26,8 @@ NO_CREDENTIALS = (
     "expected Kaggle credentials, found none (looked for KAGGLE_API_TOKEN, ~/.kaggle/access_token, {json}, "
     "KAGGLE_USERNAME/KAGGLE_KEY and ~/.kaggle/credentials.json). Fix: create a token at "
     "https://www.kaggle.com/settings (API section) and save it as {json} (chmod 600), or set KAGGLE_USERNAME and "
-    "KAGGLE_KEY. Steps without uploads still work: `kit submit --dry-run`, `kit leaderboard` without --sync.")
+    "KAGGLE_KEY. Steps without uploads still work: `kit submit --dry-run`, `kit leaderboard` without --sync."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +55,9 @@ def config_dir() -> Path:
 
 def _warn_if_readable(path: Path) -> None:
     if os.name != "nt" and path.is_file() and path.stat().st_mode & 0o044:
-        warnings.warn(f"your Kaggle credentials file {path} is readable by other users. Fix: chmod 600 {path}",
-                      stacklevel=3)
+        warnings.warn(
+            f"your Kaggle credentials file {path} is readable by other users. Fix: chmod 600 {path}", stacklevel=3
+        )
 
 
 def _token_source() -> tuple[str, Path | None] | None:

@@ -5,6 +5,7 @@ Example:
     >>> download_competition("pcam")  # doctest: +SKIP
     PosixPath('data/pcam/raw')
 """
+
 from __future__ import annotations
 
 import json
@@ -42,12 +43,17 @@ def verify_layout(adapter, raw) -> dict:
             continue
         missing = rows.loc[~rows["exists"], "id"].tolist()
         if missing:
-            problems.append(f"{len(missing)} of {len(rows)} {split} images are missing from "
-                            f"{raw / adapter.split_dir(split)} (e.g. {', '.join(missing[:3])})")
+            problems.append(
+                f"{len(missing)} of {len(rows)} {split} images are missing from "
+                f"{raw / adapter.split_dir(split)} (e.g. {', '.join(missing[:3])})"
+            )
         counts[split] = len(rows)
     if problems:
-        raise KitError(f"expected the Kaggle layout of {adapter.slug} in {raw}, but " + "; ".join(problems) +
-                       f". Fix: rerun `kit download {adapter.name}` (it resumes; --force starts over).")
+        raise KitError(
+            f"expected the Kaggle layout of {adapter.slug} in {raw}, but "
+            + "; ".join(problems)
+            + f". Fix: rerun `kit download {adapter.name}` (it resumes; --force starts over)."
+        )
     return counts
 
 
@@ -71,8 +77,10 @@ def unpack(archive, raw, progress: bool = True) -> None:
         for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress):
             target = (raw / member.filename).resolve()
             if root not in target.parents:
-                raise KitError(f"expected archive members inside {raw}, got {member.filename!r}. Fix: check the "
-                               f"archive {archive}; it does not come from Kaggle as downloaded.")
+                raise KitError(
+                    f"expected archive members inside {raw}, got {member.filename!r}. Fix: check the "
+                    f"archive {archive}; it does not come from Kaggle as downloaded."
+                )
             if target.is_file() and target.stat().st_size == member.file_size:
                 continue  # extracted by an earlier, interrupted unpack
             if target.parent not in made:
@@ -99,8 +107,9 @@ def _already_complete(adapter, raw: Path) -> bool:
     return True
 
 
-def download_competition(name: str, raw=None, *, force: bool = False, keep_zip: bool = False, kaggle=None,
-                         progress: bool = True) -> Path:
+def download_competition(
+    name: str, raw=None, *, force: bool = False, keep_zip: bool = False, kaggle=None, progress: bool = True
+) -> Path:
     """Fetch competition ``name`` into ``raw`` (default ``data/<name>/raw``), unpack, verify; skip when complete.
 
     The archive lands next to ``raw``; an interrupted download resumes (the client's Range requests) or restarts,
@@ -128,8 +137,10 @@ def download_competition(name: str, raw=None, *, force: bool = False, keep_zip: 
         unpack(archive, raw, progress)
     except zipfile.BadZipFile as e:
         archive.unlink(missing_ok=True)
-        raise KitError(f"expected a zip archive at {archive}, got a damaged file ({e}); it was deleted. "
-                       f"Fix: rerun `kit download {name}` to fetch it again.") from e
+        raise KitError(
+            f"expected a zip archive at {archive}, got a damaged file ({e}); it was deleted. "
+            f"Fix: rerun `kit download {name}` to fetch it again."
+        ) from e
     counts = verify_layout(adapter, raw)
     (raw / MARKER).write_text(json.dumps({"slug": slug, **counts}) + "\n")
     if not keep_zip:

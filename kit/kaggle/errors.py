@@ -8,6 +8,7 @@ Example:
     >>> classify_error(TimeoutError("read timed out"), "listing files").kind
     'transient'
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,8 @@ __all__ = ["KaggleApiError", "classify_error", "LIMIT_PATTERN"]
 
 # how Kaggle words "you reached the submission limit" in its error texts
 LIMIT_PATTERN = re.compile(
-    r"allowance|submission limit|limit of \d+|maximum number of submissions|too many submissions", re.I)
+    r"allowance|submission limit|limit of \d+|maximum number of submissions|too many submissions", re.I
+)
 
 
 class KaggleApiError(KitError):
@@ -51,27 +53,53 @@ def classify_error(exc: BaseException, what: str, tries: int | None = None) -> K
     status, text = getattr(getattr(exc, "response", None), "status_code", None), str(exc)[:300]
     gave_up = f" (gave up after {tries} tries)" if tries else ""
     if status is None:
-        network = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+        network = (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            urllib3.exceptions.HTTPError,
+            ConnectionError,
+            TimeoutError,
+        )
         if isinstance(exc, network):
-            return KaggleApiError(f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}){gave_up}. Fix: check "
-                                  "the network connection (and https://status.kaggle.com), then rerun.", "transient")
+            return KaggleApiError(
+                f"{what}: no answer from Kaggle ({type(exc).__name__}: {text}){gave_up}. Fix: check "
+                "the network connection (and https://status.kaggle.com), then rerun.",
+                "transient",
+            )
         return None
     if LIMIT_PATTERN.search(text) and status < 500:
-        return KaggleApiError(f"{what}: Kaggle refused the submission because of the submission limit (HTTP {status}: "
-                              f"{text}). Fix: wait until the limit resets (daily limits reset at 00:00 UTC); the CSV "
-                              "is kept, resubmit it then.", "limit", status)
+        return KaggleApiError(
+            f"{what}: Kaggle refused the submission because of the submission limit (HTTP {status}: "
+            f"{text}). Fix: wait until the limit resets (daily limits reset at 00:00 UTC); the CSV "
+            "is kept, resubmit it then.",
+            "limit",
+            status,
+        )
     if status in (401, 403):
-        return KaggleApiError(f"{what}: Kaggle refused the credentials or the permission (HTTP {status}: {text}). Fix: "
-                              "check ~/.kaggle/kaggle.json (or KAGGLE_USERNAME/KAGGLE_KEY, KAGGLE_API_TOKEN) holds a "
-                              "current token, and that you joined the competition and accepted its rules on its "
-                              "Kaggle page.", "credentials", status)
+        return KaggleApiError(
+            f"{what}: Kaggle refused the credentials or the permission (HTTP {status}: {text}). Fix: "
+            "check ~/.kaggle/kaggle.json (or KAGGLE_USERNAME/KAGGLE_KEY, KAGGLE_API_TOKEN) holds a "
+            "current token, and that you joined the competition and accepted its rules on its "
+            "Kaggle page.",
+            "credentials",
+            status,
+        )
     if status == 404:
-        return KaggleApiError(f"{what}: Kaggle does not know this competition, or you have not joined it (HTTP 404: "
-                              f"{text}). Fix: check the slug and join the competition (accept its rules) on "
-                              "kaggle.com.", "not_found", status)
+        return KaggleApiError(
+            f"{what}: Kaggle does not know this competition, or you have not joined it (HTTP 404: "
+            f"{text}). Fix: check the slug and join the competition (accept its rules) on "
+            "kaggle.com.",
+            "not_found",
+            status,
+        )
     if status == 429 or status >= 500:
-        return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}){gave_up}. Fix: rerun later.",
-                              "transient", status)
-    return KaggleApiError(f"{what}: Kaggle answered HTTP {status} ({text}). Fix: read the message above; the request "
-                          "was refused as sent.", "rejected", status)
+        return KaggleApiError(
+            f"{what}: Kaggle answered HTTP {status} ({text}){gave_up}. Fix: rerun later.", "transient", status
+        )
+    return KaggleApiError(
+        f"{what}: Kaggle answered HTTP {status} ({text}). Fix: read the message above; the request "
+        "was refused as sent.",
+        "rejected",
+        status,
+    )

@@ -16,6 +16,7 @@ Example:
     >>> bundle = build_kernel("pcam", user="me", max_minutes=540)  # doctest: +SKIP
     >>> push_kernel(bundle.root)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,8 +68,10 @@ def _username(user: str | None) -> str:
     except (OSError, ValueError, AttributeError):
         name = None
     if not name:
-        print(f"warning: no Kaggle username (--user, KAGGLE_USERNAME or kaggle.json): the ids say {PLACEHOLDER}; "
-              "rebuild with --user before `kit kernel push`.")
+        print(
+            f"warning: no Kaggle username (--user, KAGGLE_USERNAME or kaggle.json): the ids say {PLACEHOLDER}; "
+            "rebuild with --user before `kit kernel push`."
+        )
     return name or PLACEHOLDER
 
 
@@ -83,13 +86,23 @@ def _zip_sources(target: Path) -> int:
     return count
 
 
-def build_kernel(competition: str, out="build/kernel", user: str | None = None, max_minutes: float | None = 540,
-                 overrides=(), bundle: str = "kit-bundle", gpu: bool = True, run_name: str = "kernel") -> KernelBundle:
+def build_kernel(
+    competition: str,
+    out="build/kernel",
+    user: str | None = None,
+    max_minutes: float | None = 540,
+    overrides=(),
+    bundle: str = "kit-bundle",
+    gpu: bool = True,
+    run_name: str = "kernel",
+) -> KernelBundle:
     """Write the dataset bundle and the kernel (see the module docstring); returns where they are."""
     adapter = get_adapter(competition)
     if adapter.kind != "competition":
-        raise KitError(f"{competition} is a Kaggle dataset ({adapter.slug}), not a competition; a kernel here "
-                       "attaches a competition. Fix: run kit.notebook.run in a notebook with the dataset attached.")
+        raise KitError(
+            f"{competition} is a Kaggle dataset ({adapter.slug}), not a competition; a kernel here "
+            "attaches a competition. Fix: run kit.notebook.run in a notebook with the dataset attached."
+        )
     user = _username(user)
     root = Path(out)
     dataset_dir, notebook_dir = root / "dataset", root / "notebook"
@@ -98,20 +111,39 @@ def build_kernel(competition: str, out="build/kernel", user: str | None = None, 
     if _zip_sources(dataset_dir / "kit_src.zip") == 0:
         raise KitError(f"found no kit sources under {_SOURCE_ROOT}. Fix: build from a kit checkout.")
     dataset_id, kernel_slug = f"{user}/{bundle}", f"kit-{competition}"
-    _write_json(dataset_dir / "dataset-metadata.json",
-                {"id": dataset_id, "title": "kit bundle (source)", "licenses": [{"name": "other"}],
-                 "description": "kit sources: put kit_src.zip (or the kit_src folder) on sys.path."})
+    _write_json(
+        dataset_dir / "dataset-metadata.json",
+        {
+            "id": dataset_id,
+            "title": "kit bundle (source)",
+            "licenses": [{"name": "other"}],
+            "description": "kit sources: put kit_src.zip (or the kit_src folder) on sys.path.",
+        },
+    )
     code_file = f"kit_{competition.replace('-', '_')}.py"
-    driver = DRIVER_TEMPLATE.format(competition=competition, bundle=bundle, max_minutes=max_minutes,
-                                    overrides=list(overrides), run_name=run_name)
+    driver = DRIVER_TEMPLATE.format(
+        competition=competition, bundle=bundle, max_minutes=max_minutes, overrides=list(overrides), run_name=run_name
+    )
     (notebook_dir / code_file).write_text(driver)
     kernel_id = f"{user}/{kernel_slug}"
-    _write_json(notebook_dir / "kernel-metadata.json", {
-        "id": kernel_id, "title": f"kit {competition}", "code_file": code_file, "language": "python",
-        "kernel_type": "script", "is_private": True, "enable_gpu": gpu, "enable_tpu": False,
-        "enable_internet": False, "dataset_sources": [dataset_id], "competition_sources": [adapter.slug],
-        "kernel_sources": [], "model_sources": [],
-    })
+    _write_json(
+        notebook_dir / "kernel-metadata.json",
+        {
+            "id": kernel_id,
+            "title": f"kit {competition}",
+            "code_file": code_file,
+            "language": "python",
+            "kernel_type": "script",
+            "is_private": True,
+            "enable_gpu": gpu,
+            "enable_tpu": False,
+            "enable_internet": False,
+            "dataset_sources": [dataset_id],
+            "competition_sources": [adapter.slug],
+            "kernel_sources": [],
+            "model_sources": [],
+        },
+    )
     return KernelBundle(root, dataset_dir, notebook_dir, dataset_id, kernel_id)
 
 
@@ -131,28 +163,48 @@ def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -
             raise KitError(f"expected {needed}, found nothing. Fix: run `kit kernel build` (or `make kernel`) first.")
     dataset_id = json.loads((dataset_dir / "dataset-metadata.json").read_text())["id"]
     if dataset_id.startswith(f"{PLACEHOLDER}/"):
-        raise KitError(f"the bundle in {root} was built without a Kaggle username (ids {dataset_id}). Fix: "
-                       "`kit kernel build COMPETITION --user YOUR_NAME` (or `make kernel "
-                       "KERNEL_FLAGS=--user=YOUR_NAME`).")
+        raise KitError(
+            f"the bundle in {root} was built without a Kaggle username (ids {dataset_id}). Fix: "
+            "`kit kernel build COMPETITION --user YOUR_NAME` (or `make kernel "
+            "KERNEL_FLAGS=--user=YOUR_NAME`)."
+        )
     client = kaggle or Kaggle(quiet=True)
     try:
-        made = client.call(f"uploading a new version of {dataset_id}", "dataset_create_version", str(dataset_dir),
-                           notes, quiet=True, dir_mode="zip")
+        made = client.call(
+            f"uploading a new version of {dataset_id}",
+            "dataset_create_version",
+            str(dataset_dir),
+            notes,
+            quiet=True,
+            dir_mode="zip",
+        )
     except KaggleApiError as e:
         if e.kind != "not_found":
             raise
-        made = client.call(f"creating the dataset {dataset_id}", "dataset_create_new", str(dataset_dir),
-                           public=False, quiet=True, dir_mode="zip")
+        made = client.call(
+            f"creating the dataset {dataset_id}",
+            "dataset_create_new",
+            str(dataset_dir),
+            public=False,
+            quiet=True,
+            dir_mode="zip",
+        )
     _check(made, f"uploading {dataset_id}")
     pushed = client.call("pushing the kernel", "kernels_push", str(notebook_dir))
     _check(pushed, "pushing the kernel")
-    return {"dataset": dataset_id, "dataset_url": getattr(made, "url", None),
-            "kernel": getattr(pushed, "ref", None), "kernel_url": getattr(pushed, "url", None),
-            "version": getattr(pushed, "version_number", None)}
+    return {
+        "dataset": dataset_id,
+        "dataset_url": getattr(made, "url", None),
+        "kernel": getattr(pushed, "ref", None),
+        "kernel_url": getattr(pushed, "url", None),
+        "version": getattr(pushed, "version_number", None),
+    }
 
 
 def _check(response, what: str) -> None:
     error = getattr(response, "error", None)
     if error:
-        raise KitError(f"{what}: Kaggle answered {error!r}. Fix: correct the metadata in build/kernel, or the "
-                       "dataset/kernel id, and push again.")
+        raise KitError(
+            f"{what}: Kaggle answered {error!r}. Fix: correct the metadata in build/kernel, or the "
+            "dataset/kernel id, and push again."
+        )

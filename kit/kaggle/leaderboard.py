@@ -7,6 +7,7 @@ Example:
     >>> our_rank("pcam").rank  # doctest: +SKIP
     4
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,13 +71,17 @@ def our_rank(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> Rank:
     slug, client = get_adapter(name).slug, kaggle or Kaggle()
     teams = {s["team_name"] for s in client.submissions(slug) if s.get("team_name")}
     if not teams:
-        raise KitError(f"expected at least one submission to {slug} to find our team, found none. Fix: "
-                       f"`kit submit {name} CSV` first.")
+        raise KitError(
+            f"expected at least one submission to {slug} to find our team, found none. Fix: "
+            f"`kit submit {name} CSV` first."
+        )
     board = client.leaderboard(slug)
     position = next((k for k, row in enumerate(board, 1) if row["team_name"] in teams), None)
     if position is None:
-        raise KitError(f"expected our team ({', '.join(sorted(teams))}) on the public leaderboard of {slug} "
-                       f"({len(board)} teams), it is not there yet. Fix: wait until a submission is scored.")
+        raise KitError(
+            f"expected our team ({', '.join(sorted(teams))}) on the public leaderboard of {slug} "
+            f"({len(board)} teams), it is not there yet. Fix: wait until a submission is scored."
+        )
     ours = board[position - 1]
     rank = Rank(ours["team_name"], position, len(board), 100.0 * position / len(board), ours["score"])
     _ledger(ledger).set_rank(name, rank.rank, rank.teams, rank.score)

@@ -32,6 +32,7 @@ Example:
     >>> ledger.rows("pcam")["status"].tolist()  # doctest: +SKIP
     ['dry_run']
 """
+
 from __future__ import annotations
 
 import datetime
@@ -47,10 +48,22 @@ from kit.errors import KitError
 __all__ = ["Ledger", "COLUMNS", "STATUSES", "default_ledger"]
 
 COLUMNS = {
-    "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "time": "TEXT NOT NULL", "competition": "TEXT NOT NULL",
-    "file": "TEXT", "sha256": "TEXT", "message": "TEXT", "runs": "TEXT", "cv_score": "REAL", "status": "TEXT NOT NULL",
-    "error": "TEXT", "kaggle_ref": "INTEGER", "public_score": "REAL", "private_score": "REAL", "rank": "INTEGER",
-    "teams": "INTEGER", "updated": "TEXT",
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "time": "TEXT NOT NULL",
+    "competition": "TEXT NOT NULL",
+    "file": "TEXT",
+    "sha256": "TEXT",
+    "message": "TEXT",
+    "runs": "TEXT",
+    "cv_score": "REAL",
+    "status": "TEXT NOT NULL",
+    "error": "TEXT",
+    "kaggle_ref": "INTEGER",
+    "public_score": "REAL",
+    "private_score": "REAL",
+    "rank": "INTEGER",
+    "teams": "INTEGER",
+    "updated": "TEXT",
 }
 STATUSES = ("invalid", "dry_run", "uploading", "failed", "pending", "complete", "error")
 _SCHEMA_VERSION = 1
@@ -94,8 +107,10 @@ class Ledger:
             conn.execute(f"CREATE TABLE IF NOT EXISTS submissions ({columns})")
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
-            raise KitError(f"expected a kit ledger (SQLite) at {self.path}, could not open it ({e}). Fix: move the "
-                           "file away; a new ledger is created on the next submission.") from e
+            raise KitError(
+                f"expected a kit ledger (SQLite) at {self.path}, could not open it ({e}). Fix: move the "
+                "file away; a new ledger is created on the next submission."
+            ) from e
         return conn
 
     @staticmethod
@@ -116,8 +131,9 @@ class Ledger:
         conn = self._connect()
         try:
             with conn:
-                cursor = conn.execute(f"INSERT INTO submissions ({names}) VALUES ({', '.join('?' * len(fields))})",
-                                      list(fields.values()))
+                cursor = conn.execute(
+                    f"INSERT INTO submissions ({names}) VALUES ({', '.join('?' * len(fields))})", list(fields.values())
+                )
             return int(cursor.lastrowid)
         finally:
             conn.close()
@@ -140,8 +156,9 @@ class Ledger:
         conn = self._connect()
         try:
             where, args = ("WHERE competition = ?", [competition]) if competition else ("", [])
-            return pd.read_sql_query(f"SELECT * FROM submissions {where} ORDER BY time DESC, id DESC", conn,
-                                     params=args)
+            return pd.read_sql_query(
+                f"SELECT * FROM submissions {where} ORDER BY time DESC, id DESC", conn, params=args
+            )
         finally:
             conn.close()
 
@@ -155,14 +172,24 @@ class Ledger:
         updated = added = 0
         for s in sorted(submissions, key=lambda s: (s.get("date") is None, s.get("date"))):
             status = s.get("status") if s.get("status") in STATUSES else "pending"
-            values = {"status": status, "kaggle_ref": s["ref"], "public_score": s.get("public_score"),
-                      "private_score": s.get("private_score"), "error": s.get("error_description") or None}
+            values = {
+                "status": status,
+                "kaggle_ref": s["ref"],
+                "public_score": s.get("public_score"),
+                "private_score": s.get("private_score"),
+                "error": s.get("error_description") or None,
+            }
             hit = frame[frame["kaggle_ref"] == s["ref"]] if s.get("ref") else frame.iloc[:0]
             if hit.empty:
                 hit = self._unresolved_match(frame, s)
             if hit.empty:
-                self.add(competition=competition, time=_iso(s.get("date")) or _now(), file=s.get("file_name"),
-                         message=s.get("description"), **values)
+                self.add(
+                    competition=competition,
+                    time=_iso(s.get("date")) or _now(),
+                    file=s.get("file_name"),
+                    message=s.get("description"),
+                    **values,
+                )
                 added += 1
             else:
                 row_id = int(hit["id"].iloc[0])

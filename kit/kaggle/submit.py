@@ -9,6 +9,7 @@ Example:
     >>> submit_csv("pcam", "submissions/pcam/x.csv", "first try", dry_run=True)  # doctest: +SKIP
     SubmitResult(status='dry_run', row=1, ref=None, message='first try | CV 0.97120 | runs: cnn')
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,16 @@ from kit.kaggle.client import Kaggle, competition_slug
 from kit.kaggle.errors import KaggleApiError
 from kit.kaggle.ledger import Ledger
 
-__all__ = ["SubmitResult", "submit_csv", "submission_message", "expected_test_ids", "validate_csv",
-           "earlier_submissions", "upload", "MAX_MESSAGE"]
+__all__ = [
+    "SubmitResult",
+    "submit_csv",
+    "submission_message",
+    "expected_test_ids",
+    "validate_csv",
+    "earlier_submissions",
+    "upload",
+    "MAX_MESSAGE",
+]
 
 MAX_MESSAGE = 500  # characters of a submission description kit sends
 
@@ -60,7 +69,7 @@ def _describe(sidecar: Sidecar, message: str | None, plain: bool, fallback: str)
         if sidecar.run_names:
             parts.append("runs: " + ", ".join(sidecar.run_names))
     text = " | ".join(parts) or fallback
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def submission_message(csv, message: str | None = None, *, plain: bool = False) -> str:
@@ -89,8 +98,10 @@ def expected_test_ids(adapter, raw=None, store=None) -> list[str]:
     store = Path(store) if store is not None else paths.default_store(adapter.name)
     if store.is_file():
         return expected_ids_from_store(store)
-    raise KitError(f"expected the test ids in {table} or in the store {store}; found neither. Fix: pass --raw or "
-                   f"--store, or run `kit download {adapter.name}` first.")
+    raise KitError(
+        f"expected the test ids in {table} or in the store {store}; found neither. Fix: pass --raw or "
+        f"--store, or run `kit download {adapter.name}` first."
+    )
 
 
 def validate_csv(adapter, csv, expected_ids) -> tuple[int, list[str]]:
@@ -142,16 +153,29 @@ def upload(name: str, csv, description: str, kaggle: Kaggle | None = None) -> di
     except KaggleApiError as e:
         if e.kind != "unconfirmed":
             raise
-        raise KaggleApiError(f"expected Kaggle to confirm the submission of {csv.name} to {slug}, but the reply was "
-                             f"lost and listing our submissions failed too (HTTP {e.status or 'no answer'}), so it "
-                             f"may have been created. Fix: run `kit leaderboard {name} --sync` (it records the "
-                             "submission if Kaggle has it) before submitting again, to avoid a duplicate.",
-                             "unconfirmed", e.status) from e
+        raise KaggleApiError(
+            f"expected Kaggle to confirm the submission of {csv.name} to {slug}, but the reply was "
+            f"lost and listing our submissions failed too (HTTP {e.status or 'no answer'}), so it "
+            f"may have been created. Fix: run `kit leaderboard {name} --sync` (it records the "
+            "submission if Kaggle has it) before submitting again, to avoid a duplicate.",
+            "unconfirmed",
+            e.status,
+        ) from e
 
 
-def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = False, plain_message: bool = False,
-               skip_if_submitted: bool = False, raw=None, store=None, ledger=None,
-               kaggle: Kaggle | None = None) -> SubmitResult:
+def submit_csv(
+    name: str,
+    csv,
+    message: str | None = None,
+    *,
+    dry_run: bool = False,
+    plain_message: bool = False,
+    skip_if_submitted: bool = False,
+    raw=None,
+    store=None,
+    ledger=None,
+    kaggle: Kaggle | None = None,
+) -> SubmitResult:
     """Validate ``csv``, skip or warn about a resubmission, upload it unless ``dry_run``, record the outcome.
 
     Args:
@@ -179,8 +203,14 @@ def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = Fa
     ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     sidecar = Sidecar.read(csv)
     text = _describe(sidecar, message, plain_message, csv.name)
-    record = {"competition": name, "file": str(csv.resolve()), "sha256": sha256_file(csv), "message": text,
-              "runs": list(sidecar.run_names) if sidecar.runs is not None else None, "cv_score": sidecar.cv_score}
+    record = {
+        "competition": name,
+        "file": str(csv.resolve()),
+        "sha256": sha256_file(csv),
+        "message": text,
+        "runs": list(sidecar.run_names) if sidecar.runs is not None else None,
+        "cv_score": sidecar.cv_score,
+    }
 
     expected = expected_test_ids(adapter, raw, store)
     try:
@@ -195,8 +225,10 @@ def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = Fa
         return SubmitResult("already_submitted", None, _ref(earlier["kaggle_ref"].iloc[0]), text)
     if len(earlier):
         ref = _ref(earlier["kaggle_ref"].iloc[0])
-        warnings.append(f"this exact file was already submitted (Kaggle ref {'?' if ref is None else ref}, "
-                        f"{earlier['time'].iloc[0]}); submitting it again spends another submission.")
+        warnings.append(
+            f"this exact file was already submitted (Kaggle ref {'?' if ref is None else ref}, "
+            f"{earlier['time'].iloc[0]}); submitting it again spends another submission."
+        )
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -214,6 +246,8 @@ def submit_csv(name: str, csv, message: str | None = None, *, dry_run: bool = Fa
         ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
         raise
     ledger.update(row, status="pending", kaggle_ref=sent["ref"])
-    print(f"submitted {csv.name} to {slug} (ref {sent['ref']}): {sent['message']}. "
-          f"`kit leaderboard {name} --sync` fetches its score.")
+    print(
+        f"submitted {csv.name} to {slug} (ref {sent['ref']}): {sent['message']}. "
+        f"`kit leaderboard {name} --sync` fetches its score."
+    )
     return SubmitResult("pending", row, sent["ref"], text)

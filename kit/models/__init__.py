@@ -5,6 +5,7 @@ Example:
     >>> list_backbones()[:3]
     ['compact_cnn', 'densenet169', 'efficientnet_b0']
 """
+
 from kit.models import applications, scratch  # noqa: F401  (registers the backbones)
 from kit.models.registry import create_model, is_pretrainable, list_backbones, register_backbone, set_backbone_trainable
 

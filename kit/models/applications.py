@@ -13,6 +13,7 @@ Example:
     >>> create_model("resnet50", input_shape=(32, 32, 3)).get_layer("backbone").layers[-1].name
     'resnet50'
 """
+
 from __future__ import annotations
 
 import keras
@@ -64,8 +65,12 @@ def preprocessing(mode: str) -> keras.Sequential:
 
 # name -> (keras.applications constructor, preprocessing mode, file keras would download, smallest input side)
 APPLICATIONS = {
-    "densenet169": (keras.applications.DenseNet169, "torch",
-                    "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5", 32),
+    "densenet169": (
+        keras.applications.DenseNet169,
+        "torch",
+        "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        32,
+    ),
     "resnet50": (keras.applications.ResNet50, "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", 32),
     "efficientnet_b0": (keras.applications.EfficientNetB0, "none", "efficientnetb0_notop.h5", 32),
     "xception": (keras.applications.Xception, "tf", "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", 71),
@@ -77,8 +82,10 @@ def _register(name: str, constructor, mode: str, weights_file: str, min_side: in
     @register_backbone(name, pretrainable=True, weights_file=weights_file)
     def build(input_shape, weights=None) -> keras.Model:
         if min(input_shape[:2]) < min_side or input_shape[2] not in (1, 3):
-            raise KitError(f"{name} needs RGB or grayscale images of at least {min_side}x{min_side}; got input "
-                           f"{input_shape}. Fix: --set model.resize={max(min_side, 96)} (upscales inside the model).")
+            raise KitError(
+                f"{name} needs RGB or grayscale images of at least {min_side}x{min_side}; got input "
+                f"{input_shape}. Fix: --set model.resize={max(min_side, 96)} (upscales inside the model)."
+            )
         inputs = keras.Input(input_shape)
         # ImageNet filters expect three channels: a grayscale image is fed as gray RGB
         rgb = layers.Concatenate(name="gray_to_rgb")([inputs] * 3) if input_shape[2] == 1 else inputs

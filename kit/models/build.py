@@ -10,6 +10,7 @@ Example:
     >>> model.output_shape  # doctest: +SKIP
     (None, 1)
 """
+
 from __future__ import annotations
 
 import keras
@@ -25,5 +26,12 @@ def build_model(model_cfg, image_shape) -> keras.Model:
     Empty ``weights`` and zero ``crop``/``resize`` mean none.
     """
     m = model_cfg
-    return create_model(m.backbone, input_shape=tuple(image_shape), weights=m.weights or None, dropout=m.dropout,
-                        crop=m.crop or None, resize=m.resize or None, pool=m.pool)
+    return create_model(
+        m.backbone,
+        input_shape=tuple(image_shape),
+        weights=m.weights or None,
+        dropout=m.dropout,
+        crop=m.crop or None,
+        resize=m.resize or None,
+        pool=m.pool,
+    )

@@ -11,20 +11,27 @@ Example:
     >>> create_model("tiny_cnn", input_shape=(32, 32, 3)).output_shape
     (None, 1)
 """
+
 from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras
 from keras import layers
 
 from kit.errors import KitError
 
-__all__ = ["register_backbone", "list_backbones", "create_model", "set_backbone_trainable", "is_pretrainable",
-           "load_weights_file"]
+__all__ = [
+    "register_backbone",
+    "list_backbones",
+    "create_model",
+    "set_backbone_trainable",
+    "is_pretrainable",
+    "load_weights_file",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +58,13 @@ def register_backbone(name: str, pretrainable: bool = False, weights_file: str |
         ...     inputs = keras.Input(input_shape)
         ...     return keras.Model(inputs, keras.layers.Conv2D(8, 3)(keras.layers.Rescaling(1 / 255)(inputs)))
     """
+
     def decorate(fn):
         if name in _BACKBONES:
             raise KitError(f"a backbone named {name!r} is already registered; pick another name.")
         _BACKBONES[name] = _Backbone(fn, pretrainable, weights_file)
         return fn
+
     return decorate
 
 
@@ -71,16 +80,19 @@ def is_pretrainable(name: str) -> bool:
 
 def _lookup(name: str) -> _Backbone:
     if name not in _BACKBONES:
-        raise KitError(f"unknown backbone {name!r}; known: {', '.join(list_backbones())}. "
-                       "Fix: --set model.backbone=<one of these>.")
+        raise KitError(
+            f"unknown backbone {name!r}; known: {', '.join(list_backbones())}. "
+            "Fix: --set model.backbone=<one of these>."
+        )
     return _BACKBONES[name]
 
 
 POOLS = ("avg", "avg_max", "avg_centre")
 
 
-def create_model(name: str, input_shape=(96, 96, 3), weights=None, dropout: float = 0.3, crop=None,
-                 resize=None, pool: str = "avg") -> keras.Model:
+def create_model(
+    name: str, input_shape=(96, 96, 3), weights=None, dropout: float = 0.3, crop=None, resize=None, pool: str = "avg"
+) -> keras.Model:
     """Backbone ``name`` behind optional crop/resize, with global pooling, dropout and a float32 sigmoid head.
 
     Args:
@@ -176,9 +188,11 @@ def load_weights_file(path: str, targets: dict[str, keras.Model]) -> None:
         for warning in caught:  # a successful load's warnings are the user's business
             warnings.warn(warning.message, warning.category, stacklevel=2)
         return
-    raise KitError(f"could not load weights file {path} ({'; '.join(errors)}). Fix: pass the no-top file "
-                   "keras.applications publishes for this network, or one saved with "
-                   "model.get_layer('backbone').save_weights('x.weights.h5') from the same backbone.")
+    raise KitError(
+        f"could not load weights file {path} ({'; '.join(errors)}). Fix: pass the no-top file "
+        "keras.applications publishes for this network, or one saved with "
+        "model.get_layer('backbone').save_weights('x.weights.h5') from the same backbone."
+    )
 
 
 def _check_shape(input_shape, crop, resize) -> tuple[int, int, int]:
@@ -186,8 +200,10 @@ def _check_shape(input_shape, crop, resize) -> tuple[int, int, int]:
     if len(shape) != 3 or min(shape) < 1:
         raise KitError(f"expected input_shape (height, width, channels), got {input_shape!r}.")
     if crop and not 0 < int(crop) <= min(shape[:2]):
-        raise KitError(f"expected crop between 1 and {min(shape[:2])} for {shape[0]}x{shape[1]} images, got {crop}."
-                       " Fix: --set model.crop=0 (no crop) or a smaller size.")
+        raise KitError(
+            f"expected crop between 1 and {min(shape[:2])} for {shape[0]}x{shape[1]} images, got {crop}."
+            " Fix: --set model.crop=0 (no crop) or a smaller size."
+        )
     if resize and int(resize) < 1:
         raise KitError(f"expected resize >= 1, got {resize}. Fix: --set model.resize=0 (no resize).")
     return shape
@@ -199,14 +215,20 @@ def _check_weights(name: str, entry: _Backbone, weights):
         return None
     file_name = entry.weights_file or f"a file saved from a trained {name} backbone"
     if weights == "imagenet" and not entry.weights_file:
-        raise KitError(f"weights='imagenet' for {name}: it has no published weights and trains from scratch. "
-                       "Fix: drop model.weights, or pick a pretrainable backbone "
-                       f"({', '.join(n for n in list_backbones() if _BACKBONES[n].pretrainable)}).")
+        raise KitError(
+            f"weights='imagenet' for {name}: it has no published weights and trains from scratch. "
+            "Fix: drop model.weights, or pick a pretrainable backbone "
+            f"({', '.join(n for n in list_backbones() if _BACKBONES[n].pretrainable)})."
+        )
     if weights == "imagenet":
-        raise KitError(f"weights='imagenet' for {name}: kit never downloads weights at run time (Kaggle notebooks "
-                       f"have no internet). Fix: attach the file keras would download ({file_name}) as a Kaggle "
-                       f"dataset and pass its path, e.g. --set model.weights=/kaggle/input/<dataset>/{file_name}")
+        raise KitError(
+            f"weights='imagenet' for {name}: kit never downloads weights at run time (Kaggle notebooks "
+            f"have no internet). Fix: attach the file keras would download ({file_name}) as a Kaggle "
+            f"dataset and pass its path, e.g. --set model.weights=/kaggle/input/<dataset>/{file_name}"
+        )
     if not Path(weights).is_file():
-        raise KitError(f"expected a weights file at {weights}, found nothing. Fix: check model.weights (on Kaggle, "
-                       f"the path under /kaggle/input of the attached dataset holding {file_name}).")
+        raise KitError(
+            f"expected a weights file at {weights}, found nothing. Fix: check model.weights (on Kaggle, "
+            f"the path under /kaggle/input of the attached dataset holding {file_name})."
+        )
     return str(weights)

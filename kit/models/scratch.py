@@ -8,6 +8,7 @@ Example:
     >>> 300_000 < create_model("compact_cnn").count_params() < 1_500_000
     True
 """
+
 from __future__ import annotations
 
 import keras

@@ -5,6 +5,7 @@ Example:
     >>> show_leaderboard("pcam")  # doctest: +SKIP
     PosixPath('submissions/pcam/cv_vs_public.png')
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,18 +31,22 @@ def format_ledger(frame: pd.DataFrame) -> str:
     def number(value, digits=4):
         return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
-    table = pd.DataFrame({
-        "time": frame["time"].astype(str).str.slice(0, 16).str.replace("T", " "),
-        "status": frame["status"],
-        "ref": frame["kaggle_ref"].map(lambda v: "" if pd.isna(v) else str(int(v))),
-        "cv": frame["cv_score"].map(number),
-        "public": frame["public_score"].map(number),
-        "private": frame["private_score"].map(number),
-        "rank": [("" if pd.isna(r) else f"{int(r)}/{int(t)}" if not pd.isna(t) else str(int(r)))
-                 for r, t in zip(frame["rank"], frame["teams"])],
-        "file": frame["file"].map(lambda f: Path(str(f)).name if f is not None else ""),
-        "message": frame["message"].fillna("").map(lambda m: m if len(m) <= 48 else m[:45] + "..."),
-    })
+    table = pd.DataFrame(
+        {
+            "time": frame["time"].astype(str).str.slice(0, 16).str.replace("T", " "),
+            "status": frame["status"],
+            "ref": frame["kaggle_ref"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+            "cv": frame["cv_score"].map(number),
+            "public": frame["public_score"].map(number),
+            "private": frame["private_score"].map(number),
+            "rank": [
+                ("" if pd.isna(r) else f"{int(r)}/{int(t)}" if not pd.isna(t) else str(int(r)))
+                for r, t in zip(frame["rank"], frame["teams"])
+            ],
+            "file": frame["file"].map(lambda f: Path(str(f)).name if f is not None else ""),
+            "message": frame["message"].fillna("").map(lambda m: m if len(m) <= 48 else m[:45] + "..."),
+        }
+    )
     return table.to_string(index=False)
 
 
@@ -63,8 +68,15 @@ def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 5))
     try:
         if scored.empty:
-            ax.text(0.5, 0.5, "no submission has both a CV and a public score yet", ha="center", va="center",
-                    fontsize=8, transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "no submission has both a CV and a public score yet",
+                ha="center",
+                va="center",
+                fontsize=8,
+                transform=ax.transAxes,
+            )
         else:
             ax.scatter(scored["cv_score"], scored["public_score"], c=range(len(scored))[::-1], cmap="viridis")
             lo = float(min(scored["cv_score"].min(), scored["public_score"].min()))
@@ -72,8 +84,11 @@ def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
             pad = max(1e-3, (hi - lo) * 0.05)
             ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color="grey", lw=1)
             for _, row in scored.head(10).iterrows():
-                ax.annotate(str(int(row["kaggle_ref"])) if not pd.isna(row["kaggle_ref"]) else "",
-                            (row["cv_score"], row["public_score"]), fontsize=6)
+                ax.annotate(
+                    str(int(row["kaggle_ref"])) if not pd.isna(row["kaggle_ref"]) else "",
+                    (row["cv_score"], row["public_score"]),
+                    fontsize=6,
+                )
         ax.set_xlabel("CV score (out-of-fold)")
         ax.set_ylabel("public leaderboard score")
         ax.set_title("CV vs public score (darker = older)")

@@ -8,6 +8,7 @@ Example:
     >>> synthesize("pcam", "/tmp/pcam-demo", n_train=64, n_test=16, seed=0)  # doctest: +SKIP
     PosixPath('/tmp/pcam-demo')
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,7 @@ from pathlib import Path
 from kit.adapters.registry import get_adapter
 from kit.synth.layout import SYNTH_TEST_LABELS, encode_image, hex_ids, write_class_folders, write_kaggle_layout
 
-__all__ = ["synthesize", "write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids",
-           "SYNTH_TEST_LABELS"]
+__all__ = ["synthesize", "write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids", "SYNTH_TEST_LABELS"]
 
 
 def synthesize(competition: str, raw, n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Path:

@@ -9,11 +9,12 @@ Example:
     >>> from kit.synth.layout import write_kaggle_layout
     >>> write_kaggle_layout(adapter, "/tmp/demo", draw, n_train=64, n_test=16, seed=0)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,8 +23,7 @@ from kit.adapters.base import Adapter, FolderPerClassAdapter
 from kit.errors import KitError
 from kit.ingest import tiff
 
-__all__ = ["write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids", "SYNTH_TEST_LABELS",
-           "Draw"]
+__all__ = ["write_kaggle_layout", "write_class_folders", "encode_image", "hex_ids", "SYNTH_TEST_LABELS", "Draw"]
 
 SYNTH_TEST_LABELS = "synth_test_labels.csv"  # not part of Kaggle's layout
 _BLOCK = 1024  # images drawn at once: bounds memory whatever N is
@@ -69,9 +69,18 @@ def _write_images(folder: Path, names: list[str], labels: np.ndarray, draw: Draw
             (folder / name).write_bytes(encode_image(image, Path(name).suffix))
 
 
-def write_kaggle_layout(adapter: Adapter, raw: Path, draw: Draw, n_train: int, n_test: int, seed: int,
-                        positive_rate: float = 0.4, label_noise: float = 0.03, min_positives: int = 1,
-                        groups: Callable[[np.random.Generator, int], list[str]] | None = None) -> None:
+def write_kaggle_layout(
+    adapter: Adapter,
+    raw: Path,
+    draw: Draw,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    positive_rate: float = 0.4,
+    label_noise: float = 0.03,
+    min_positives: int = 1,
+    groups: Callable[[np.random.Generator, int], list[str]] | None = None,
+) -> None:
     """Write train/test images drawn by ``draw(rng, labels) -> uint8 images`` plus the adapter's tables.
 
     ``groups(rng, n)`` gives the train rows' ``adapter.group_column`` values (e.g. patient ids).
@@ -86,15 +95,30 @@ def write_kaggle_layout(adapter: Adapter, raw: Path, draw: Draw, n_train: int, n
     _write_images(raw / adapter.test_dir, [f"{i}{suffix}" for i in ids[n_train:]], labels[n_train:], draw, rng)
     extra = {adapter.group_column: groups(rng, n_train)} if groups and adapter.group_column else {}
     sep = adapter.csv_sep
-    _write_csv(raw / adapter.labels_csv, sep, adapter.id_column, ids[:n_train],
-               {adapter.label_column: noisy[:n_train].tolist(), **extra})
-    _write_csv(raw / adapter.sample_submission_csv, sep, adapter.id_column, ids[n_train:],
-               {adapter.label_column: [0] * n_test})
+    _write_csv(
+        raw / adapter.labels_csv,
+        sep,
+        adapter.id_column,
+        ids[:n_train],
+        {adapter.label_column: noisy[:n_train].tolist(), **extra},
+    )
+    _write_csv(
+        raw / adapter.sample_submission_csv, sep, adapter.id_column, ids[n_train:], {adapter.label_column: [0] * n_test}
+    )
     _write_csv(raw / SYNTH_TEST_LABELS, ",", "id", ids[n_train:], {"label": noisy[n_train:].tolist()})
 
 
-def write_class_folders(adapter: FolderPerClassAdapter, raw: Path, draw: Draw, n_train: int, n_test: int,
-                        seed: int, positive_rate: float = 0.4, label_noise: float = 0.03, suffix: str = ".jpeg"):
+def write_class_folders(
+    adapter: FolderPerClassAdapter,
+    raw: Path,
+    draw: Draw,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    positive_rate: float = 0.4,
+    label_noise: float = 0.03,
+    suffix: str = ".jpeg",
+):
     """Write ``<train_dir>/<CLASS>/<id><suffix>`` and the same for the test split (classes by the noisy label)."""
     _check_counts(n_train, n_test)
     raw = Path(raw)
@@ -105,8 +129,9 @@ def write_class_folders(adapter: FolderPerClassAdapter, raw: Path, draw: Draw, n
     for split, lo, hi in (("train", 0, n_train), ("test", n_train, n_train + n_test)):
         for label, cls in ((1, adapter.positive_class), (0, negative)):
             rows = [k for k in range(lo, hi) if noisy[k] == label]
-            _write_images(raw / adapter.split_dir(split) / cls, [f"{ids[k]}{suffix}" for k in rows],
-                          labels[rows], draw, rng)
+            _write_images(
+                raw / adapter.split_dir(split) / cls, [f"{ids[k]}{suffix}" for k in rows], labels[rows], draw, rng
+            )
     _write_csv(raw / SYNTH_TEST_LABELS, ",", "id", ids[n_train:], {"label": noisy[n_train:].tolist()})
 
 

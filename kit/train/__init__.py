@@ -1,1 +1,4 @@
-"""Train: K-fold training into a run folder (folds, the batch loader, augmentation, callbacks, device and precision, the fold loop)."""
+"""Train: K-fold training into a run folder.
+
+Folds, the batch loader, augmentation, callbacks, device and precision, plots and the fold loop.
+"""

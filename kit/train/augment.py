@@ -17,6 +17,7 @@ Example:
     >>> augment(np.zeros((4, 8, 8, 3), np.uint8)).shape
     (4, 8, 8, 3)
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,8 +38,16 @@ try:  # albumentations' own table lookup (albucore.sz_lut without its per-call c
 except ImportError:  # pragma: no cover - stringzilla comes with albumentations 2
     _translate = None
 
-__all__ = ["build_augmentation", "save_augmentation", "load_augmentation", "BatchAugmenter",
-           "D4_VIEWS", "D4_ELEMENTS", "dihedral", "inverse_dihedral"]
+__all__ = [
+    "build_augmentation",
+    "save_augmentation",
+    "load_augmentation",
+    "BatchAugmenter",
+    "D4_VIEWS",
+    "D4_ELEMENTS",
+    "dihedral",
+    "inverse_dihedral",
+]
 
 # Element k = r + 4 * f is "flip vertically f times, then rotate 90 degrees counter-clockwise r times"; this is
 # albumentations' own order of the D4 group, so view k is ``A.D4().apply(image, group_element=D4_ELEMENTS[k])``.
@@ -80,21 +89,27 @@ def build_augmentation(spec) -> A.Compose | None:
     if not spec:
         return None
     if isinstance(spec, (str, dict)):
-        raise KitError(f"expected a list of transforms like [{{name=\"D4\", p=1.0}}], got {spec!r}. "
-                       "Fix: write augment.train as a list of tables.")
+        raise KitError(
+            f'expected a list of transforms like [{{name="D4", p=1.0}}], got {spec!r}. '
+            "Fix: write augment.train as a list of tables."
+        )
     return A.Compose([_build_one(item) for item in spec])
 
 
 def _build_one(item):
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise KitError(f"expected a transform table with a name, like {{name=\"HorizontalFlip\", p=0.5}}, got "
-                       f"{item!r}. Fix: add name = an albumentations class name.")
+        raise KitError(
+            f'expected a transform table with a name, like {{name="HorizontalFlip", p=0.5}}, got '
+            f"{item!r}. Fix: add name = an albumentations class name."
+        )
     kwargs = dict(item)
     name = kwargs.pop("name")
     cls = getattr(A, name, None)
     if not (isinstance(cls, type) and issubclass(cls, (A.BasicTransform, A.BaseCompose))):
-        raise KitError(f"expected an albumentations transform name, got {name!r}. Fix: use a class name from "
-                       "albumentations, such as D4, HorizontalFlip, HueSaturationValue or RandomBrightnessContrast.")
+        raise KitError(
+            f"expected an albumentations transform name, got {name!r}. Fix: use a class name from "
+            "albumentations, such as D4, HorizontalFlip, HueSaturationValue or RandomBrightnessContrast."
+        )
     if issubclass(cls, A.BaseCompose):  # OneOf, SomeOf, ...: their transforms are declared the same way
         kwargs["transforms"] = [_build_one(t) for t in kwargs.get("transforms", [])]
     try:
@@ -107,8 +122,10 @@ def _build_one(item):
             raise ValueError(unknown[0])
     except (TypeError, ValueError) as e:
         reason = "; ".join(line.strip() for line in str(e).splitlines() if "errors.pydantic.dev" not in line)
-        raise KitError(f"albumentations rejected {name} with arguments {kwargs}: {reason}. Fix: correct the arguments "
-                       f"of {name} (see help(albumentations.{name})).") from None
+        raise KitError(
+            f"albumentations rejected {name} with arguments {kwargs}: {reason}. Fix: correct the arguments "
+            f"of {name} (see help(albumentations.{name}))."
+        ) from None
     return transform
 
 
@@ -130,8 +147,10 @@ def load_augmentation(path) -> A.Compose:
     try:
         return A.load(str(path), data_format="json")
     except (OSError, ValueError, KeyError) as e:
-        raise KitError(f"expected an albumentations JSON pipeline at {path}, could not read it ({e}). Fix: point "
-                       "at the augment.json of a run folder, written by save_augmentation.") from None
+        raise KitError(
+            f"expected an albumentations JSON pipeline at {path}, could not read it ({e}). Fix: point "
+            "at the augment.json of a run folder, written by save_augmentation."
+        ) from None
 
 
 # ---- batched kernels: sample(t, n, rng) -> per-image parameter arrays; apply(t, images, **params) -> images ----
@@ -144,12 +163,14 @@ def _apply_dihedral(t, images, k):
     if len(np.unique(k)) == 1:
         return dihedral(images, int(k[0])).copy()
     if images.shape[1] != images.shape[2] and np.any(k % 2 == 1):
-        raise KitError(f"expected square images for {type(t).__name__}, got {images.shape[1]}x{images.shape[2]}. "
-                       "Fix: crop or resize to a square first, or use HorizontalFlip/VerticalFlip.")
+        raise KitError(
+            f"expected square images for {type(t).__name__}, got {images.shape[1]}x{images.shape[2]}. "
+            "Fix: crop or resize to a square first, or use HorizontalFlip/VerticalFlip."
+        )
     out = np.empty_like(images)
     if images.shape[-1] > 4:  # beyond OpenCV's transpose: copy numpy views
         for i, element in enumerate(k.tolist()):
-            out[i] = dihedral(images[i:i + 1], element)[0]
+            out[i] = dihedral(images[i : i + 1], element)[0]
         return out
     src, dst = (images[..., 0], out[..., 0]) if images.shape[-1] == 1 else (images, out)  # OpenCV drops C=1
     for i, element in enumerate(k.tolist()):
@@ -213,6 +234,7 @@ def _apply_rbc(t, images, contrast, brightness):
 def _sample_affine(t, n, rng):
     """Affine's draws as ``Affine.get_params_dependent_on_data`` makes them (albumentations keeps every range as a
     (low, high) pair, and translate_px as {"x": (0, 0), "y": (0, 0)} when no translation is asked for)."""
+
     def uniform(pair):
         return rng.uniform(*pair, n)
 
@@ -221,9 +243,15 @@ def _sample_affine(t, n, rng):
     else:
         tx, ty = uniform(t.translate_percent["x"]), uniform(t.translate_percent["y"])
     scale_x = uniform(t.scale["x"])
-    return {"tx": tx, "ty": ty, "shear_x": -uniform(t.shear["x"]), "shear_y": -uniform(t.shear["y"]),
-            "scale_x": scale_x, "scale_y": scale_x if t.keep_ratio else uniform(t.scale["y"]),
-            "rotate": uniform(t.rotate)}
+    return {
+        "tx": tx,
+        "ty": ty,
+        "shear_x": -uniform(t.shear["x"]),
+        "shear_y": -uniform(t.shear["y"]),
+        "scale_x": scale_x,
+        "scale_y": scale_x if t.keep_ratio else uniform(t.scale["y"]),
+        "rotate": uniform(t.rotate),
+    }
 
 
 def _apply_affine(t, images, tx, ty, shear_x, shear_y, scale_x, scale_y, rotate):
@@ -234,8 +262,12 @@ def _apply_affine(t, images, tx, ty, shear_x, shear_y, scale_x, scale_y, rotate)
     out = np.empty_like(images)
     for i, image in enumerate(images):
         matrix = fgeometric.create_affine_transformation_matrix(
-            {"x": tx[i].item(), "y": ty[i].item()}, {"x": shear_x[i].item(), "y": shear_y[i].item()},
-            {"x": scale_x[i].item(), "y": scale_y[i].item()}, rotate[i].item(), fgeometric.center((h, w)))
+            {"x": tx[i].item(), "y": ty[i].item()},
+            {"x": shear_x[i].item(), "y": shear_y[i].item()},
+            {"x": scale_x[i].item(), "y": scale_y[i].item()},
+            rotate[i].item(),
+            fgeometric.center((h, w)),
+        )
         out[i] = t.apply(image, matrix=matrix, output_shape=(h, w)).reshape(image.shape)
     return out
 
@@ -257,8 +289,10 @@ def _apply_fallback(t, images, seed):
     try:
         return np.stack(rows)
     except ValueError:
-        raise KitError(f"expected {type(t).__name__} to give every image the same shape, got "
-                       f"{sorted({r.shape for r in rows})}. Fix: add a Resize or a fixed-size crop after it.") from None
+        raise KitError(
+            f"expected {type(t).__name__} to give every image the same shape, got "
+            f"{sorted({r.shape for r in rows})}. Fix: add a Resize or a fixed-size crop after it."
+        ) from None
 
 
 _KERNELS = {  # name -> (sample, apply)
@@ -268,11 +302,21 @@ _KERNELS = {  # name -> (sample, apply)
     "HorizontalFlip": (lambda t, n, rng: {}, lambda t, images: images[:, :, ::-1].copy()),
     "VerticalFlip": (lambda t, n, rng: {}, lambda t, images: images[:, ::-1].copy()),
     "Transpose": (lambda t, n, rng: {}, lambda t, images: images.swapaxes(1, 2).copy()),
-    "HueSaturationValue": (lambda t, n, rng: {"hue": rng.uniform(*t.hue_shift_limit, n),
-                                              "sat": rng.uniform(*t.sat_shift_limit, n),
-                                              "val": rng.uniform(*t.val_shift_limit, n)}, _apply_hsv),
-    "RandomBrightnessContrast": (lambda t, n, rng: {"contrast": rng.uniform(*t.contrast_limit, n),
-                                                    "brightness": rng.uniform(*t.brightness_limit, n)}, _apply_rbc),
+    "HueSaturationValue": (
+        lambda t, n, rng: {
+            "hue": rng.uniform(*t.hue_shift_limit, n),
+            "sat": rng.uniform(*t.sat_shift_limit, n),
+            "val": rng.uniform(*t.val_shift_limit, n),
+        },
+        _apply_hsv,
+    ),
+    "RandomBrightnessContrast": (
+        lambda t, n, rng: {
+            "contrast": rng.uniform(*t.contrast_limit, n),
+            "brightness": rng.uniform(*t.brightness_limit, n),
+        },
+        _apply_rbc,
+    ),
 }
 _FALLBACK = (lambda t, n, rng: {"seed": rng.integers(0, 1 << 31, n)}, _apply_fallback)
 
@@ -321,8 +365,10 @@ class BatchAugmenter:
         if isinstance(compose, (list, tuple)):
             compose = build_augmentation(compose)
         if compose is not None and not isinstance(compose, A.BaseCompose):
-            raise KitError(f"expected an albumentations Compose, a transform list or None, got "
-                           f"{type(compose).__name__}. Fix: pass build_augmentation(spec).")
+            raise KitError(
+                f"expected an albumentations Compose, a transform list or None, got "
+                f"{type(compose).__name__}. Fix: pass build_augmentation(spec)."
+            )
         if int(threads) < 1:
             raise KitError(f"expected threads >= 1, got {threads}. Fix: pass threads=1 or more.")
         self.compose, self.threads = compose, int(threads)
@@ -345,8 +391,10 @@ class BatchAugmenter:
         """A new augmented batch; ``rng``: a Generator, a seed, or None for the augmenter's own generator."""
         images = np.asarray(images)
         if images.ndim != 4 or images.dtype != np.uint8:
-            raise KitError(f"expected a uint8 batch of shape (B, H, W, C), got {images.dtype} {images.shape}. "
-                           "Fix: stack the images into one uint8 array (np.stack).")
+            raise KitError(
+                f"expected a uint8 batch of shape (B, H, W, C), got {images.dtype} {images.shape}. "
+                "Fix: stack the images into one uint8 array (np.stack)."
+            )
         plan = self.sample(len(images), self._rng if rng is None else rng)
         images, n = np.ascontiguousarray(images), len(images)
         if self.threads == 1 or n < 2 * self.threads:
@@ -378,8 +426,10 @@ def _run(images: np.ndarray, plan, start: int) -> np.ndarray:
         if not owned:
             images, owned = images.copy(), True
         if result.shape[1:] != images.shape[1:]:
-            raise KitError(f"expected {type(t).__name__} with p={t.p} to keep the image shape "
-                           f"{images.shape[1:]}, got {result.shape[1:]}. Fix: use p=1.0 for shape-changing "
-                           "transforms, or square images for rotations.")
+            raise KitError(
+                f"expected {type(t).__name__} with p={t.p} to keep the image shape "
+                f"{images.shape[1:]}, got {result.shape[1:]}. Fix: use p=1.0 for shape-changing "
+                "transforms, or square images for rotations."
+            )
         images[rows] = result
     return images if owned else images.copy()

@@ -6,6 +6,7 @@ Example:
     >>> round(schedule_factor(progress=0.5, step=100, warmup_steps=10), 3)
     0.5
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,16 @@ from sklearn.metrics import roc_auc_score
 
 from kit.run import FoldFolder
 
-__all__ = ["ValidationAUC", "CosineTimeSchedule", "PlateauSchedule", "ResumeCheckpoint", "GlobalDeadline",
-           "EpochLog", "schedule_factor", "binary_log_loss"]
+__all__ = [
+    "ValidationAUC",
+    "CosineTimeSchedule",
+    "PlateauSchedule",
+    "ResumeCheckpoint",
+    "GlobalDeadline",
+    "EpochLog",
+    "schedule_factor",
+    "binary_log_loss",
+]
 
 
 def binary_log_loss(target: np.ndarray, pred: np.ndarray) -> float:

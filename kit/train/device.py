@@ -9,6 +9,7 @@ Example:
     >>> precision_for("gpu"), precision_for("tpu"), precision_for("cpu")
     ('mixed_float16', 'mixed_bfloat16', 'float32')
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,6 @@ from kit.config import PRECISIONS
 from kit.errors import KitError
 
 __all__ = ["Device", "detect_device", "precision_for", "set_precision", "distribution_scope", "PRECISIONS"]
-
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ Example:
     >>> environment(detect_device(), "float32", "data/pcam/pcam.h5", None)["precision"]  # doctest: +SKIP
     'float32'
 """
+
 from __future__ import annotations
 
 import platform
@@ -43,8 +44,9 @@ def environment(device, precision: str, store, max_minutes) -> dict:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(kit.__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(kit.__file__).parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

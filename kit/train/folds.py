@@ -12,6 +12,7 @@ Example:
     >>> sorted(folds["fold"].unique().tolist())
     [0, 1, 2, 3]
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,10 @@ def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
         raise KitError(f"expected folds.k >= 2, got {k}. Fix: --set folds.k=5.")
     counts = np.bincount(labels.astype(np.int64))
     if counts[counts > 0].min() < k:
-        raise KitError(f"the rarest class has {counts[counts > 0].min()} images, fewer than folds.k={k}: some fold "
-                       "would validate without it. Fix: lower folds.k.")
+        raise KitError(
+            f"the rarest class has {counts[counts > 0].min()} images, fewer than folds.k={k}: some fold "
+            "would validate without it. Fix: lower folds.k."
+        )
     if groups is None:
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     else:
@@ -39,9 +42,11 @@ def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
     fold = np.full(len(labels), -1, np.int64)
     for f, (_, valid) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
         if len(np.unique(labels[valid])) < len(np.unique(labels)):
-            raise KitError(f"fold {f} would validate without every class (its {len(valid)} images hold labels "
-                           f"{sorted(np.unique(labels[valid]).tolist())}): the groups keep the rare class in too few "
-                           "groups to spread over folds.k folds. Fix: lower folds.k.")
+            raise KitError(
+                f"fold {f} would validate without every class (its {len(valid)} images hold labels "
+                f"{sorted(np.unique(labels[valid]).tolist())}): the groups keep the rare class in too few "
+                "groups to spread over folds.k folds. Fix: lower folds.k."
+            )
         fold[valid] = f
     out = pd.DataFrame({"id": list(ids), "fold": fold})
     if groups is not None:
@@ -61,8 +66,10 @@ def check_folds(folds: pd.DataFrame, k: int, ids=None) -> None:
     if ids is not None and set(folds["id"]) != set(ids):
         missing = sorted(set(ids) - set(folds["id"]))[:5]
         extra = sorted(set(folds["id"]) - set(ids))[:5]
-        raise KitError(f"folds do not cover the store's train ids (missing e.g. {missing}, extra e.g. {extra}). "
-                       "Fix: rebuild the folds for this store (start a new run).")
+        raise KitError(
+            f"folds do not cover the store's train ids (missing e.g. {missing}, extra e.g. {extra}). "
+            "Fix: rebuild the folds for this store (start a new run)."
+        )
     present = sorted(folds["fold"].unique().tolist())
     if present != list(range(k)):
         raise KitError(f"expected folds 0..{k - 1}, each non-empty; got {present}.")

@@ -1,18 +1,20 @@
 """A ``keras.utils.PyDataset`` over the HDF5 store, restricted to some rows (a fold's training or validation set).
 
 HDF5 reads whole chunks about a thousand times faster than single random rows (docs/benchmarks.md), so a
-shuffled epoch is built from chunks: the chunk order is shuffled, chunks are grouped into windows of ``window_chunks``, and the
-rows of each window are shuffled together (a shuffle buffer of ``window_chunks`` chunks: 2,048 PCam images). A
-batch then touches only the chunks of its window, which an LRU cache keeps. With ``in_memory=True`` the rows are
-loaded once and every epoch is a full random permutation. The order of an epoch and the augmentation of each batch
-depend only on (seed, epoch, batch index), so workers (threads or processes) do not change what the model sees.
+shuffled epoch is built from chunks: the chunk order is shuffled, chunks are grouped into windows of
+``window_chunks``, and the rows of each window are shuffled together (a shuffle buffer of ``window_chunks``
+chunks: 2,048 PCam images). A batch then touches only the chunks of its window, which an LRU cache keeps. With
+``in_memory=True`` the rows are loaded once and every epoch is a full random permutation. The order of an epoch
+and the augmentation of each batch depend only on (seed, epoch, batch index), so workers (threads or processes)
+do not change what the model sees.
 
 Example:
     >>> from kit.train.loader import StoreDataset
-    >>> ds = StoreDataset("data/pcam/pcam.h5", "train", rows=range(1000), batch_size=128, shuffle=True)  # doctest: +SKIP
+    >>> ds = StoreDataset("data/pcam/pcam.h5", "train", range(1000), 128, shuffle=True)  # doctest: +SKIP
     >>> x, y = ds[0]; x.shape, x.dtype, y.shape  # doctest: +SKIP
     ((128, 96, 96, 3), dtype('uint8'), (128,))
 """
+
 from __future__ import annotations
 
 import collections
@@ -48,8 +50,23 @@ class StoreDataset(keras.utils.PyDataset):
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``keras.utils.PyDataset``.
     """
 
-    def __init__(self, store, split, rows, batch_size, *, labels=True, shuffle=False, augment=None, seed=0,
-                 epoch=0, in_memory=False, window_chunks=8, class_weight=None, **kwargs):
+    def __init__(
+        self,
+        store,
+        split,
+        rows,
+        batch_size,
+        *,
+        labels=True,
+        shuffle=False,
+        augment=None,
+        seed=0,
+        epoch=0,
+        in_memory=False,
+        window_chunks=8,
+        class_weight=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.store, self.split = str(store), split
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
@@ -59,15 +76,20 @@ class StoreDataset(keras.utils.PyDataset):
             raise KitError(f"expected data.batch_size >= 1, got {batch_size}.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
-        self._weight_of = None if class_weight is None else np.array(
-            [class_weight.get(k, 1.0) for k in range(max(class_weight) + 1)], np.float32)
+        self._weight_of = (
+            None
+            if class_weight is None
+            else np.array([class_weight.get(k, 1.0) for k in range(max(class_weight) + 1)], np.float32)
+        )
         self.in_memory, self.window_chunks = in_memory, max(1, int(window_chunks))
         with h5py.File(self.store, "r") as h5:
             images = h5[f"{split}/images"]
             shape, chunks = images.shape, images.chunks
         if self.rows[0] < 0 or self.rows[-1] >= shape[0]:
-            raise KitError(f"expected {split} rows in 0..{shape[0] - 1} of {self.store}, got {self.rows[0]}.."
-                           f"{self.rows[-1]}. Fix: the folds belong to another store; start a new run.")
+            raise KitError(
+                f"expected {split} rows in 0..{shape[0] - 1} of {self.store}, got {self.rows[0]}.."
+                f"{self.rows[-1]}. Fix: the folds belong to another store; start a new run."
+            )
         # whole-chunk reads are the fast ones: serve by the store's own chunks
         self.chunk = chunks[0] if chunks else chunk_rows(shape[1:])
         self._order = self._epoch_order()
@@ -106,7 +128,7 @@ class StoreDataset(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
-        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         images = self._read(rows)
         if self.augment is not None:
             images = self.augment(images, np.random.default_rng([self.seed, self.epoch, index]))
@@ -119,7 +141,7 @@ class StoreDataset(keras.utils.PyDataset):
 
     def batch_rows(self, index: int) -> np.ndarray:
         """Store rows of batch ``index`` in the current epoch (what ``self[index]`` serves)."""
-        return self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self._order[index * self.batch_size : (index + 1) * self.batch_size]
 
     def _epoch_order(self) -> np.ndarray:
         if not self.shuffle:
@@ -151,7 +173,7 @@ class StoreDataset(keras.utils.PyDataset):
             return self._memory[np.searchsorted(self.rows, rows)]
         if not self.shuffle:  # rows ascend: read the covering slice once, then pick
             with self._lock:
-                block = self._file()[f"{self.split}/images"][rows[0]:rows[-1] + 1]
+                block = self._file()[f"{self.split}/images"][rows[0] : rows[-1] + 1]
             return block[rows - rows[0]]
         out = None
         for chunk in np.unique(rows // self.chunk):
@@ -167,7 +189,7 @@ class StoreDataset(keras.utils.PyDataset):
             if chunk in self._chunks:
                 self._chunks.move_to_end(chunk)
                 return self._chunks[chunk]
-            data = self._file()[f"{self.split}/images"][chunk * self.chunk:(chunk + 1) * self.chunk]
+            data = self._file()[f"{self.split}/images"][chunk * self.chunk : (chunk + 1) * self.chunk]
             self._chunks[chunk] = data
             while len(self._chunks) > 2 * self.window_chunks:  # the current window plus the next one
                 self._chunks.popitem(last=False)
@@ -179,7 +201,7 @@ class StoreDataset(keras.utils.PyDataset):
         chunk_of = self.rows // self.chunk
         for chunk in np.unique(chunk_of):  # whole-chunk reads, never per-row ones
             mask = chunk_of == chunk
-            out[mask] = images[chunk * self.chunk:(chunk + 1) * self.chunk][self.rows[mask] - chunk * self.chunk]
+            out[mask] = images[chunk * self.chunk : (chunk + 1) * self.chunk][self.rows[mask] - chunk * self.chunk]
         return out
 
 

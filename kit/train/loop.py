@@ -11,6 +11,7 @@ Example:
     >>> result.oof_auc  # doctest: +SKIP
     0.93
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,9 +21,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.utils.class_weight import compute_class_weight
-
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.class_weight import compute_class_weight
 
 from kit import paths
 from kit.config import Config, resolve_config
@@ -32,8 +32,14 @@ from kit.models import is_pretrainable, set_backbone_trainable
 from kit.models.build import build_model
 from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run
 from kit.train.augment import BatchAugmenter, build_augmentation, save_augmentation
-from kit.train.callbacks import (CosineTimeSchedule, EpochLog, GlobalDeadline, PlateauSchedule, ResumeCheckpoint,
-                                 ValidationAUC)
+from kit.train.callbacks import (
+    CosineTimeSchedule,
+    EpochLog,
+    GlobalDeadline,
+    PlateauSchedule,
+    ResumeCheckpoint,
+    ValidationAUC,
+)
 from kit.train.device import detect_device, distribution_scope, set_precision
 from kit.train.environment import environment
 from kit.train.folds import check_folds, fold_rows, make_folds
@@ -58,8 +64,17 @@ class CVResult:
         return not self.missing_folds
 
 
-def train(competition: str, store=None, config_file=None, overrides=(), folds=None, max_minutes=None,
-          run_dir=None, workers: int = 0, verbose: int = 1) -> CVResult:
+def train(
+    competition: str,
+    store=None,
+    config_file=None,
+    overrides=(),
+    folds=None,
+    max_minutes=None,
+    run_dir=None,
+    workers: int = 0,
+    verbose: int = 1,
+) -> CVResult:
     """Train the configured folds (all by default) and summarise the run; see the module docstring."""
     started = time.monotonic()
     deadline = started + 60 * max_minutes if max_minutes else None
@@ -83,8 +98,20 @@ def train(competition: str, store=None, config_file=None, overrides=(), folds=No
     in_memory = cfg.data.in_memory
     if in_memory == "auto":
         in_memory = fits_in_memory(len(table), image_shape)
-    job = _Job(cfg, store, run, folds_table, table["label"].to_numpy(np.float32), image_shape, compose, in_memory,
-               distribution_scope(device), workers, verbose, deadline)
+    job = _Job(
+        cfg,
+        store,
+        run,
+        folds_table,
+        table["label"].to_numpy(np.float32),
+        image_shape,
+        compose,
+        in_memory,
+        distribution_scope(device),
+        workers,
+        verbose,
+        deadline,
+    )
 
     todo = [f for f in wanted if not run.fold(f).is_done()]
     for position, fold in enumerate(todo):
@@ -130,8 +157,16 @@ def _summarise(run: RunFolder, folds: pd.DataFrame, labels: np.ndarray, k: int):
             continue
         done = run.fold(f).read_done()
         fold_auc[f] = done.best_auc
-        rows.append([str(f), f"{done.best_auc:.4f}", str(done.best_epoch), str(done.epochs), f"{done.minutes:.1f}",
-                     done.stopped])
+        rows.append(
+            [
+                str(f),
+                f"{done.best_auc:.4f}",
+                str(done.best_epoch),
+                str(done.epochs),
+                f"{done.minutes:.1f}",
+                done.stopped,
+            ]
+        )
     oof = oof_auc = None
     if not missing:
         oof = np.full(len(folds), np.nan)
@@ -168,8 +203,7 @@ def _folds(run: RunFolder, table: pd.DataFrame, groups, cfg: Config) -> pd.DataF
         run.write_folds(folds)
     check_folds(folds, cfg.folds.k, ids=table["id"])
     if not (folds["id"].to_numpy() == table["id"].to_numpy()).all():
-        raise KitError(f"{run.folds_path} is not in the store's row order. Fix: start a new run folder for this "
-                       "store.")
+        raise KitError(f"{run.folds_path} is not in the store's row order. Fix: start a new run folder for this store.")
     return folds
 
 
@@ -198,11 +232,19 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     train_rows, valid_rows = fold_rows(job.folds, fold)
     loader = dict(workers=job.workers, use_multiprocessing=False) if job.workers > 1 else {}
     common = dict(in_memory=job.in_memory, **loader)
-    data = StoreDataset(job.store, "train", train_rows, cfg.data.batch_size, shuffle=True,
-                        class_weight=class_weights(t.class_weight, job.labels[train_rows]),
-                        augment=BatchAugmenter(job.compose) if job.compose is not None else None,
-                        seed=cfg.seed * 1000 + fold, epoch=state.get("epoch", 0),
-                        window_chunks=cfg.data.window_chunks, **common)
+    data = StoreDataset(
+        job.store,
+        "train",
+        train_rows,
+        cfg.data.batch_size,
+        shuffle=True,
+        class_weight=class_weights(t.class_weight, job.labels[train_rows]),
+        augment=BatchAugmenter(job.compose) if job.compose is not None else None,
+        seed=cfg.seed * 1000 + fold,
+        epoch=state.get("epoch", 0),
+        window_chunks=cfg.data.window_chunks,
+        **common,
+    )
     valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, **common)
     steps = len(data)
     seconds = None if share is None else share + state["elapsed_s"]
@@ -223,8 +265,9 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         callbacks = [
             schedule_cls(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds),
             GlobalDeadline(job.deadline, state),
-            ValidationAUC(valid, job.labels[valid_rows], out, state, every=t.val_every, patience=t.patience,
-                          last_epoch=t.epochs),
+            ValidationAUC(
+                valid, job.labels[valid_rows], out, state, every=t.val_every, patience=t.patience, last_epoch=t.epochs
+            ),
             history,
             ResumeCheckpoint(out, state),
         ]
@@ -232,22 +275,39 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
             # Keras's own progress (verbose=1/2) would print "Epoch 3/80" and NaN for epochs without validation,
             # and fill a log file with backspaces: EpochLog prints one line per epoch instead.
             callbacks.append(EpochLog(fold, state, t.epochs, seconds, steps))
-            until = f"epoch {epoch + 1} until its {seconds / 60:.1f} min share is spent (at most {end})" if seconds \
+            until = (
+                f"epoch {epoch + 1} until its {seconds / 60:.1f} min share is spent (at most {end})"
+                if seconds
                 else f"epochs {epoch + 1}..{end}"
-            print(f"fold {fold}: {len(train_rows)} train / {len(valid_rows)} valid images, {until}"
-                  + ("" if trainable else ", backbone frozen"))
+            )
+            print(
+                f"fold {fold}: {len(train_rows)} train / {len(valid_rows)} valid images, {until}"
+                + ("" if trainable else ", backbone frozen")
+            )
         model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
     if state.get("best_auc") is None:
-        raise KitError(f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
-                       "time (--max-minutes) or fewer images per epoch.")
+        raise KitError(
+            f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
+            "time (--max-minutes) or fewer images per epoch."
+        )
     state.setdefault("stopped", "epochs done")
-    out.write_done(FoldDone(fold=fold, best_auc=state["best_auc"], best_epoch=state["best_epoch"],
-                            epochs=state["epoch"], minutes=round(state["elapsed_s"] / 60, 2), stopped=state["stopped"]))
+    out.write_done(
+        FoldDone(
+            fold=fold,
+            best_auc=state["best_auc"],
+            best_epoch=state["best_epoch"],
+            epochs=state["epoch"],
+            minutes=round(state["elapsed_s"] / 60, 2),
+            stopped=state["stopped"],
+        )
+    )
     out.resume_model.unlink(missing_ok=True)  # the resume point is not needed once the fold is done
     keras.backend.clear_session()
     if job.verbose:
-        print(f"fold {fold}: best val AUC {state['best_auc']:.4f} at epoch {state['best_epoch']} "
-              f"({state['stopped']}, {(time.monotonic() - fold_started) / 60:.1f} min)")
+        print(
+            f"fold {fold}: best val AUC {state['best_auc']:.4f} at epoch {state['best_epoch']} "
+            f"({state['stopped']}, {(time.monotonic() - fold_started) / 60:.1f} min)"
+        )
 
 
 def class_weights(setting, labels: np.ndarray) -> dict | None:
@@ -265,8 +325,10 @@ def class_weights(setting, labels: np.ndarray) -> dict | None:
         return {int(c): float(w) for c, w in zip(classes, weights)}
     if isinstance(setting, (int, float)) and not isinstance(setting, bool) and setting > 0:
         return {0: 1.0, 1: float(setting)}
-    raise KitError(f"expected train.class_weight \"none\", \"balanced\" or a positive number (the positives' "
-                   f"weight); got {setting!r}.")
+    raise KitError(
+        f'expected train.class_weight "none", "balanced" or a positive number (the positives\' '
+        f"weight); got {setting!r}."
+    )
 
 
 def _truncate_history(path: Path, epochs: int) -> None:
@@ -277,8 +339,7 @@ def _truncate_history(path: Path, epochs: int) -> None:
             history[history["epoch"] < epochs].to_csv(path, index=False)
 
 
-def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool,
-                lr: float) -> keras.Model:
+def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, lr: float) -> keras.Model:
     """The model to continue from: the resume point if there is one, else a fresh network."""
     if out.resume_model.exists() and epoch > 0:
         model = keras.saving.load_model(out.resume_model)  # weights and optimizer state
@@ -288,7 +349,6 @@ def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, traina
         model = build_model(job.cfg.model, job.image_shape)
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
-    optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0,
-                                       ema_momentum=t.ema or 0.99)
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
     model.compile(optimizer, "binary_crossentropy")
     return model

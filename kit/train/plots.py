@@ -4,6 +4,7 @@ Example:
     >>> from kit.run import RunFolder
     >>> plot_run(RunFolder("runs/pcam/20261124-101500_compact_cnn"))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import pandas as pd

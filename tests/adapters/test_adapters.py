@@ -1,5 +1,6 @@
 """Every registered adapter end to end on synthetic data, and the general capabilities they brought: resizing,
 channel conversion, grouped folds, class weights, folder-per-class and semicolon CSV layouts."""
+
 import shutil
 
 import cv2
@@ -9,18 +10,25 @@ import pandas as pd
 import pytest
 
 from kit.adapters.registry import get_adapter, list_adapters
-from kit.infer.ensemble import blend_and_submit
-from kit.ingest.decode import BadImage, ImageSpec, decode_image, fit_image
 from kit.errors import KitError
-from kit.train.folds import check_folds, make_folds
-from kit.ingest.writer import ingest
+from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run
+from kit.ingest.decode import BadImage, ImageSpec, decode_image, fit_image
 from kit.ingest.store import chunk_rows, read_quarantine
+from kit.ingest.writer import ingest
 from kit.synth import SYNTH_TEST_LABELS, synthesize
+from kit.train.folds import check_folds, make_folds
 from kit.train.loop import class_weights, train
 
-RECIPE = ["model.backbone=tiny_cnn", "model.resize=48", "folds.k=2", "train.epochs=6", "data.batch_size=16",
-          "train.lr=3e-3", "data.in_memory=true"]
+RECIPE = [
+    "model.backbone=tiny_cnn",
+    "model.resize=48",
+    "folds.k=2",
+    "train.epochs=6",
+    "data.batch_size=16",
+    "train.lr=3e-3",
+    "data.in_memory=true",
+]
 
 
 @pytest.mark.slow
@@ -88,8 +96,13 @@ def test_class_weights():
 def test_balanced_class_weight_trains(tmp_path):
     raw = synthesize("isic", tmp_path / "raw", n_train=48, n_test=4, seed=2)
     ingest("isic", raw, tmp_path / "isic.h5", workers=1, progress=False, size=32)
-    result = train("isic", store=tmp_path / "isic.h5", run_dir=tmp_path / "run", verbose=0,
-                   overrides=RECIPE + ["model.resize=0", "train.epochs=2", 'train.class_weight="balanced"'])
+    result = train(
+        "isic",
+        store=tmp_path / "isic.h5",
+        run_dir=tmp_path / "run",
+        verbose=0,
+        overrides=RECIPE + ["model.resize=0", "train.epochs=2", 'train.class_weight="balanced"'],
+    )
     assert result.complete and np.isfinite(result.oof_auc)
 
 

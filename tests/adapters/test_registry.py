@@ -1,5 +1,6 @@
 """The adapter registry: entry-point plugins, the competitions package scan, and the errors for broken plugins,
 duplicate names and misnamed entry points."""
+
 import dataclasses
 import subprocess
 import sys
@@ -51,8 +52,7 @@ def test_built_in_adapters_are_found(fresh_registry):
 
 
 def test_a_third_party_plugin_is_found_through_its_entry_point(fresh_registry, tmp_path):
-    _install_plugin(tmp_path, fresh_registry, "kit_lesions_plugin", PLUGIN,
-                    "lesions = kit_lesions_plugin:LESIONS")
+    _install_plugin(tmp_path, fresh_registry, "kit_lesions_plugin", PLUGIN, "lesions = kit_lesions_plugin:LESIONS")
     adapter = get_adapter("lesions")
     assert adapter.slug == "someone/lesions" and adapter.image_shape == (64, 64, 3)
     assert list_adapters() == sorted(BUILT_IN + ["lesions"])
@@ -60,8 +60,13 @@ def test_a_third_party_plugin_is_found_through_its_entry_point(fresh_registry, t
 
 
 def test_a_plugin_that_fails_to_import_names_its_entry_point_and_the_fix(fresh_registry, tmp_path):
-    _install_plugin(tmp_path, fresh_registry, "kit_broken_plugin", "import not_a_module_anywhere\n",
-                    "broken = kit_broken_plugin:BROKEN")
+    _install_plugin(
+        tmp_path,
+        fresh_registry,
+        "kit_broken_plugin",
+        "import not_a_module_anywhere\n",
+        "broken = kit_broken_plugin:BROKEN",
+    )
     with pytest.raises(KitError) as caught:
         get_adapter("pcam")
     message = str(caught.value)
@@ -79,8 +84,9 @@ def test_an_entry_point_must_carry_the_adapters_name(fresh_registry, tmp_path):
 
 
 def test_an_entry_point_must_be_an_adapter(fresh_registry, tmp_path):
-    _install_plugin(tmp_path, fresh_registry, "kit_wrong_plugin", "LESIONS = 'lesions'\n",
-                    "lesions = kit_wrong_plugin:LESIONS")
+    _install_plugin(
+        tmp_path, fresh_registry, "kit_wrong_plugin", "LESIONS = 'lesions'\n", "lesions = kit_wrong_plugin:LESIONS"
+    )
     with pytest.raises(KitError, match="expected a kit.adapters.base.Adapter, got str. Fix:"):
         list_adapters()
 
@@ -114,8 +120,11 @@ def test_a_package_module_that_fails_to_import_says_which(fresh_registry, tmp_pa
     (package / "typo.py").write_text("Adapter(\n")
     fresh_registry.syspath_prepend(str(tmp_path))
     fresh_registry.setattr(registry, "BUILTIN_PACKAGE", "kit_bad_competitions")
-    with pytest.raises(KitError, match=r"adapter module kit_bad_competitions.typo: expected it to import, got "
-                                       r"SyntaxError.*Fix: repair or remove kit_bad_competitions/typo.py"):
+    with pytest.raises(
+        KitError,
+        match=r"adapter module kit_bad_competitions.typo: expected it to import, got "
+        r"SyntaxError.*Fix: repair or remove kit_bad_competitions/typo.py",
+    ):
         list_adapters()
 
 
@@ -133,9 +142,11 @@ def test_unknown_names_list_the_known_ones(fresh_registry):
 
 def test_the_registry_is_a_leaf_and_adapters_load_on_first_use():
     # a fresh interpreter: importing the engine's modules must not import any adapter (no cycle through them)
-    code = ("import sys, kit.adapters.registry, kit.synth, kit.ingest.decode; "
-            "assert not [m for m in sys.modules if m.startswith('competitions')], sorted(sys.modules); "
-            "from kit.adapters.registry import list_adapters; print(list_adapters())")
+    code = (
+        "import sys, kit.adapters.registry, kit.synth, kit.ingest.decode; "
+        "assert not [m for m in sys.modules if m.startswith('competitions')], sorted(sys.modules); "
+        "from kit.adapters.registry import list_adapters; print(list_adapters())"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(BUILT_IN)

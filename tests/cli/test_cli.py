@@ -66,7 +66,14 @@ def test_bench_loader_and_tta_report_their_figures(synth_store):
     from kit.bench import bench_loader, bench_tta
 
     loader = bench_loader(synth_store, batch_size=16, threads=2, naive_images=50, seconds=0.05)
-    assert loader["images"] == 96 and all(loader[k] > 0 for k in (
-        "plain_images_per_s", "augmented_images_per_s", "naive_images_per_s", "augment_only_batched_images_per_s"))
+    assert loader["images"] == 96 and all(
+        loader[k] > 0
+        for k in (
+            "plain_images_per_s",
+            "augmented_images_per_s",
+            "naive_images_per_s",
+            "augment_only_batched_images_per_s",
+        )
+    )
     tta = bench_tta(synth_store, backbone="tiny_cnn", images=16, batch_size=8)
     assert tta["images"] == 16 and tta["views"] == 8 and tta["tta_s"] > 0 and "overhead_pct" in tta

@@ -1,4 +1,5 @@
 """The Kaggle verbs of `kit` (kit.cli.kaggle_verbs): help with examples, and no credential in any output or file."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,7 @@ def test_no_credential_in_any_written_file_or_output(kaggle_env, raw, capsys, mo
     assert run_cli(["submit", "pcam", str(make_csv(raw, kaggle_env.root / "out")), "-m", "x"]) == 0
     kaggle_env.server.score_all(SLUG, public=[0.9])
     assert run_cli(["leaderboard", "pcam", "--sync", "--rank"]) == 0
-    secrets = [kaggle_env.key.encode(),
-               base64.b64encode(f"{USERNAME}:{kaggle_env.key}".encode())]
+    secrets = [kaggle_env.key.encode(), base64.b64encode(f"{USERNAME}:{kaggle_env.key}".encode())]
     captured = capsys.readouterr()
     for secret in secrets:
         assert secret.decode() not in captured.out + captured.err

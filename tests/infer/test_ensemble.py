@@ -5,9 +5,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kit.infer.ensemble import (average_folds, ensemble_runs, format_report, load_run, rank_normalise, roc_auc,
-                          write_ensemble)
 from kit.errors import KitError
+from kit.infer.ensemble import (
+    average_folds,
+    ensemble_runs,
+    format_report,
+    load_run,
+    rank_normalise,
+    roc_auc,
+    write_ensemble,
+)
 
 N_TRAIN, N_TEST, K = 240, 60, 4
 RNG = np.random.default_rng(0)
@@ -26,15 +33,16 @@ def _noisy(signal: float, seed: int, n: int, target=None) -> np.ndarray:
 def make_run(tmp_path):
     """Write a tiny finished run folder: config.toml, folds.csv, oof.csv, test_pred.csv, metrics.json."""
 
-    def make(name, signal=2.0, seed=0, oof=None, fold_seed=0, train_ids=TRAIN_IDS, test_ids=TEST_IDS,
-             skip=(), parent=None):
+    def make(
+        name, signal=2.0, seed=0, oof=None, fold_seed=0, train_ids=TRAIN_IDS, test_ids=TEST_IDS, skip=(), parent=None
+    ):
         run = (parent or tmp_path / "runs" / "pcam") / name
         run.mkdir(parents=True)
         fold = np.random.default_rng(fold_seed).permutation(np.arange(len(train_ids)) % K)
         (run / "config.toml").write_text('competition = "pcam"\nname = "x"\n')
         pd.DataFrame({"id": train_ids, "fold": fold}).to_csv(run / "folds.csv", index=False)
-        pred = _noisy(signal, seed, len(train_ids), TARGET[:len(train_ids)]) if oof is None else oof
-        table = pd.DataFrame({"id": train_ids, "fold": fold, "target": TARGET[:len(train_ids)], "pred": pred})
+        pred = _noisy(signal, seed, len(train_ids), TARGET[: len(train_ids)]) if oof is None else oof
+        table = pd.DataFrame({"id": train_ids, "fold": fold, "target": TARGET[: len(train_ids)], "pred": pred})
         table.sample(frac=1, random_state=seed).to_csv(run / "oof.csv", index=False)  # order must not matter
         test = pd.DataFrame({"id": test_ids, "pred": _noisy(signal, seed + 100, len(test_ids))})
         test.to_csv(run / "test_pred.csv", index=False)
@@ -61,8 +69,9 @@ def test_load_run_reads_and_aligns(make_run):
     assert 0.5 < run.oof_auc <= 1
 
 
-@pytest.mark.parametrize("missing, command", [("folds.csv", "kit train"), ("oof.csv", "kit train"),
-                                              ("test_pred.csv", "kit predict")])
+@pytest.mark.parametrize(
+    "missing, command", [("folds.csv", "kit train"), ("oof.csv", "kit train"), ("test_pred.csv", "kit predict")]
+)
 def test_load_run_names_missing_file_and_command(make_run, missing, command):
     run = make_run("A", skip=(missing,))
     with pytest.raises(KitError, match=missing.replace(".", r"\.")) as err:
@@ -110,14 +119,18 @@ def test_rank_blend_is_in_unit_interval_and_ignores_calibration(make_run, tmp_pa
     expected = (rank_normalise(a_pred) + rank_normalise(b_pred)) / 2
     np.testing.assert_allclose(result.oof["pred"], expected)
     # a monotone recalibration of one member changes nothing
-    squashed = [make_run("A", seed=1, oof=a_pred ** 3, parent=tmp_path / "other"), paths[1]]
+    squashed = [make_run("A", seed=1, oof=a_pred**3, parent=tmp_path / "other"), paths[1]]
     again = ensemble_runs(squashed, method="rank")
     np.testing.assert_allclose(again.oof["pred"], result.oof["pred"])
 
 
 def test_hill_beats_or_equals_best_member_and_ignores_noise(make_run):
-    paths = [make_run("good1", signal=2.0, seed=1), make_run("good2", signal=2.0, seed=2),
-             make_run("weak", signal=0.5, seed=3), make_run("noise", signal=0.0, seed=4)]
+    paths = [
+        make_run("good1", signal=2.0, seed=1),
+        make_run("good2", signal=2.0, seed=2),
+        make_run("weak", signal=0.5, seed=3),
+        make_run("noise", signal=0.0, seed=4),
+    ]
     result = ensemble_runs(paths, method="hill", hill_iterations=20)
     best = max(m.oof_auc for m in result.members)
     assert result.oof_auc >= best

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.train.augment import D4_VIEWS
-from kit.infer.ensemble import blend_and_submit
 from kit.cli.main import main
 from kit.errors import KitError
+from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run, predict_tta
-from kit.run import RunFolder
 from kit.ingest.store import open_store, read_table
+from kit.run import RunFolder
+from kit.train.augment import D4_VIEWS
 
 
 @pytest.fixture

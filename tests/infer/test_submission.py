@@ -18,8 +18,17 @@ def frame(ids=IDS, preds=PREDS, columns=("id", "label")):
 
 
 def write(tmp_path, ids=IDS, preds=PREDS, name="cnn", expected=IDS, sidecar=None):
-    return write_submission("pcam", ids, preds, name, expected_ids=expected, id_column="id", label_column="label",
-                            sidecar=sidecar or {"cv_score": 0.9}, out_dir=tmp_path / "subs")
+    return write_submission(
+        "pcam",
+        ids,
+        preds,
+        name,
+        expected_ids=expected,
+        id_column="id",
+        label_column="label",
+        sidecar=sidecar or {"cv_score": 0.9},
+        out_dir=tmp_path / "subs",
+    )
 
 
 def test_valid_frame_has_no_warnings():
@@ -101,8 +110,13 @@ def test_write_puts_rows_in_expected_order(tmp_path):
 def test_write_layout_precision_and_sidecar(tmp_path):
     preds = PREDS.copy()
     preds[0], preds[1] = 0.123456789012, 0.123456789013 - 1e-10  # distinct values must stay distinct
-    sidecar = {"runs": ["runs/pcam/A"], "weights": {"A": np.float64(1.0)}, "cv_score": 0.97, "method": "mean",
-               "tta": "d4"}
+    sidecar = {
+        "runs": ["runs/pcam/A"],
+        "weights": {"A": np.float64(1.0)},
+        "cv_score": 0.97,
+        "method": "mean",
+        "tta": "d4",
+    }
     csv = write(tmp_path, preds=preds, name="my blend/1", sidecar=sidecar)
     assert csv.parent == tmp_path / "subs" / "pcam"
     assert csv.name.endswith("_my_blend_1.csv") and len(csv.name.split("_")[0]) == 15  # YYYYmmdd-HHMMSS
@@ -135,8 +149,7 @@ def test_write_hard_labels_records_warning(tmp_path):
 
 def test_default_out_dir_is_submissions_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_SUBMISSIONS_DIR", str(tmp_path / "default"))
-    csv = write_submission("pcam", IDS, PREDS, "x", expected_ids=IDS, id_column="id", label_column="label",
-                           sidecar={})
+    csv = write_submission("pcam", IDS, PREDS, "x", expected_ids=IDS, id_column="id", label_column="label", sidecar={})
     assert csv.parent == tmp_path / "default" / "pcam"
 
 
@@ -151,9 +164,16 @@ def test_expected_ids_from_store(tmp_path):
 
 
 def test_sidecar_object_is_written_and_read_back(tmp_path):
-    sidecar = Sidecar(competition="pcam", runs=("runs/pcam/A", "runs/pcam/B"), method="hill",
-                      weights={"A": np.float64(0.75), "B": 0.25}, cv_score=np.float64(0.97), member_cv={"A": 0.96},
-                      tta=["d4"], blend_dir="runs/pcam/ensembles/x")
+    sidecar = Sidecar(
+        competition="pcam",
+        runs=("runs/pcam/A", "runs/pcam/B"),
+        method="hill",
+        weights={"A": np.float64(0.75), "B": 0.25},
+        cv_score=np.float64(0.97),
+        member_cv={"A": 0.96},
+        tta=["d4"],
+        blend_dir="runs/pcam/ensembles/x",
+    )
     csv = write(tmp_path, sidecar=sidecar)
     meta = json.loads(csv.with_suffix(".json").read_text())
     assert meta["runs"] == ["runs/pcam/A", "runs/pcam/B"] and meta["weights"] == {"A": 0.75, "B": 0.25}
@@ -165,9 +185,19 @@ def test_sidecar_object_is_written_and_read_back(tmp_path):
 
 def test_sidecar_reads_plain_dicts_already_on_disk(tmp_path):
     csv = tmp_path / "old.csv"
-    old = {"competition": "pcam", "runs": ["runs/pcam/x_a"], "method": "mean", "weights": [1.0], "cv_score": 0.9,
-           "member_cv": {"x_a": 0.9}, "tta": ["none"], "blend_dir": "b", "sha256": "00", "partial": True,
-           "something_new": {"k": 1}}
+    old = {
+        "competition": "pcam",
+        "runs": ["runs/pcam/x_a"],
+        "method": "mean",
+        "weights": [1.0],
+        "cv_score": 0.9,
+        "member_cv": {"x_a": 0.9},
+        "tta": ["none"],
+        "blend_dir": "b",
+        "sha256": "00",
+        "partial": True,
+        "something_new": {"k": 1},
+    }
     csv.with_suffix(".json").write_text(json.dumps(old))
     sidecar = Sidecar.read(csv)
     assert sidecar.cv_score == 0.9 and sidecar.run_names == ("x_a",) and sidecar.weights == [1.0]
@@ -185,11 +215,40 @@ def test_sidecar_reads_plain_dicts_already_on_disk(tmp_path):
 
 def test_identical_submission_of_the_same_runs_is_reused(tmp_path):
     sidecar = {"runs": ["runs/pcam/A"], "method": "mean", "cv_score": 0.9}
-    first = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
-                             sidecar=sidecar, out_dir=tmp_path, reuse_identical=True)
-    again = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
-                             sidecar=Sidecar(runs=("runs/pcam/A",), method="mean"), out_dir=tmp_path,
-                             reuse_identical=True)
-    other = write_submission("pcam", IDS, PREDS, "a", expected_ids=IDS, id_column="id", label_column="label",
-                             sidecar={**sidecar, "method": "rank"}, out_dir=tmp_path, reuse_identical=True)
+    first = write_submission(
+        "pcam",
+        IDS,
+        PREDS,
+        "a",
+        expected_ids=IDS,
+        id_column="id",
+        label_column="label",
+        sidecar=sidecar,
+        out_dir=tmp_path,
+        reuse_identical=True,
+    )
+    again = write_submission(
+        "pcam",
+        IDS,
+        PREDS,
+        "a",
+        expected_ids=IDS,
+        id_column="id",
+        label_column="label",
+        sidecar=Sidecar(runs=("runs/pcam/A",), method="mean"),
+        out_dir=tmp_path,
+        reuse_identical=True,
+    )
+    other = write_submission(
+        "pcam",
+        IDS,
+        PREDS,
+        "a",
+        expected_ids=IDS,
+        id_column="id",
+        label_column="label",
+        sidecar={**sidecar, "method": "rank"},
+        out_dir=tmp_path,
+        reuse_identical=True,
+    )
     assert again == first and other != first

@@ -1,10 +1,10 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import REAL_PCAM
 
 from kit.ingest import tiff
 from kit.ingest.decode import BadImage, ImageSpec, decode_image
-from conftest import REAL_PCAM
 
 REAL_FILES = sorted((REAL_PCAM / "train").glob("*.tif")) + sorted((REAL_PCAM / "test").glob("*.tif"))
 

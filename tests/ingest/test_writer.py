@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit.ingest import tiff
 from kit.errors import KitError
-from kit.ingest.writer import ingest
+from kit.ingest import tiff
 from kit.ingest.store import is_complete, open_store, read_quarantine, read_table
+from kit.ingest.writer import ingest
 
 
 def _decoded(path):
@@ -76,9 +76,15 @@ def _damage_train(raw):
     extra = pd.DataFrame({"id": [ids[7], ids[8], ""], "label": [labels.label[7], str(1 - int(labels.label[8])), "1"]})
     pd.concat([labels, extra]).to_csv(raw / "train_labels.csv", index=False)
     return {
-        ids[0]: "empty file", ids[1]: "truncated", ids[2]: "not a TIFF", ids[3]: "wrong shape",
-        ids[4]: "image file is missing", "feedfacefeedfacefeedfacefeedfacefeedface": "has no row",
-        ids[6]: "not an integer", ids[7]: "duplicate id (first at train_labels.csv line", ids[8]: "conflicting labels",
+        ids[0]: "empty file",
+        ids[1]: "truncated",
+        ids[2]: "not a TIFF",
+        ids[3]: "wrong shape",
+        ids[4]: "image file is missing",
+        "feedfacefeedfacefeedfacefeedfacefeedface": "has no row",
+        ids[6]: "not an integer",
+        ids[7]: "duplicate id (first at train_labels.csv line",
+        ids[8]: "conflicting labels",
         "": "empty id",
     }
 
@@ -94,8 +100,9 @@ def test_bad_train_input_is_quarantined_not_dropped(synth_pcam, tmp_path):
     # ids[8] had two conflicting rows: both are out; every other good row is in, in CSV order
     assert len(quarantine) == 11 and len(summary.quarantine) == 11
     bad = {i for i, fragment in expected.items() if not fragment.startswith("duplicate id (first")}
-    kept = [i for i in pd.read_csv(synth_pcam / "train_labels.csv", dtype=str, keep_default_na=False).id
-            if i not in bad]
+    kept = [
+        i for i in pd.read_csv(synth_pcam / "train_labels.csv", dtype=str, keep_default_na=False).id if i not in bad
+    ]
     with open_store(tmp_path / "s.h5") as h5:
         assert read_table(h5, "train").id.tolist() == list(dict.fromkeys(kept))
     assert "quarantined 11" in summary.report()
@@ -115,10 +122,13 @@ def test_test_split_problems_are_an_error_then_resume_after_the_fix(synth_pcam, 
     _assert_store_matches_sources(tmp_path / "s.h5", synth_pcam)
 
 
-@pytest.mark.parametrize("content, match", [
-    ("id,target\nabc,1\n", r"must have columns \['id', 'label'\]"),
-    ("", "not a readable CSV"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("id,target\nabc,1\n", r"must have columns \['id', 'label'\]"),
+        ("", "not a readable CSV"),
+    ],
+)
 def test_malformed_labels_csv_is_a_clear_error(synth_pcam, tmp_path, content, match):
     (synth_pcam / "train_labels.csv").write_text(content)
     with pytest.raises(KitError, match=match):
@@ -149,8 +159,12 @@ _KILLER = textwrap.dedent("""
 @pytest.mark.parametrize("sig, blocks_before", [("SIGKILL", 5), ("SIGINT", 14)])
 def test_interrupted_ingest_resumes_to_the_same_store(synth_pcam, tmp_path, sig, blocks_before):
     store = tmp_path / "s.h5"
-    run = subprocess.run([sys.executable, "-c", _KILLER, str(synth_pcam), str(store), str(blocks_before), sig],
-                         capture_output=True, text=True, cwd=os.getcwd())
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(synth_pcam), str(store), str(blocks_before), sig],
+        capture_output=True,
+        text=True,
+        cwd=os.getcwd(),
+    )
     assert run.returncode != 0
     if sig == "SIGINT":
         assert "rerun the same command to resume" in run.stderr

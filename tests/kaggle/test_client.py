@@ -1,5 +1,6 @@
 """kit.kaggle.client against the real `kaggle` client and a fake Kaggle on loopback: credentials, the one retry
 policy, refusals that fail at once, and a create call whose reply was lost."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from kit.kaggle.credentials import find_credentials
 from kit.kaggle.errors import KaggleApiError
 
 # ---- credentials ----
+
 
 def test_no_credentials_gives_clear_message(kaggle_env):
     kaggle_env.remove_credentials()
@@ -54,8 +56,8 @@ def test_no_test_can_resolve_the_real_kaggle(kaggle_env):
         socket.getaddrinfo("api.kaggle.com", 443)
 
 
-
 # ---- retries and refusals ----
+
 
 def test_lost_create_reply_makes_no_duplicate(kaggle_env, raw):
     kaggle_env.server.fail("CreateSubmission", "lost_reply")
@@ -96,7 +98,6 @@ def test_transient_failures_give_up_after_the_retries(kaggle_env):
         Kaggle().submissions(SLUG)
 
 
-
 def test_lost_reply_that_cannot_be_checked_is_unconfirmed(kaggle_env, raw):
     server = kaggle_env.server
     server.fail("CreateSubmission", "lost_reply")
@@ -110,9 +111,12 @@ def test_lost_reply_that_cannot_be_checked_is_unconfirmed(kaggle_env, raw):
 
 # ---- boundaries ----
 
+
 def test_kit_kaggle_imports_without_the_client():
-    code = ("import sys, kit.kaggle.client, kit.kaggle.download, kit.kaggle.submit, kit.kaggle.leaderboard, "
-            "kit.kaggle.kernels, kit.cli.kaggle_verbs; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('kaggle', 'kagglesdk')))")
+    code = (
+        "import sys, kit.kaggle.client, kit.kaggle.download, kit.kaggle.submit, kit.kaggle.leaderboard, "
+        "kit.kaggle.kernels, kit.cli.kaggle_verbs; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kaggle', 'kagglesdk')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

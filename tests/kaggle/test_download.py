@@ -1,4 +1,5 @@
 """kit.kaggle.download against the real `kaggle` client and a fake Kaggle on loopback: fetch, resume, unpack, verify."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ def test_download_resumes_a_partial_archive(kaggle_env):
     folder = kaggle_env.root / "data" / "pcam"
     folder.mkdir(parents=True)
     (folder / f"{SLUG}.zip").write_bytes(archive[:1000])
-    (folder / f"{SLUG}.zip.kaggle-partial").write_text(json.dumps({"validator": f'"{SLUG}-v1"',
-                                                                   "size": len(archive)}))
+    (folder / f"{SLUG}.zip.kaggle-partial").write_text(json.dumps({"validator": f'"{SLUG}-v1"', "size": len(archive)}))
     download_competition("pcam", kaggle=Kaggle(quiet=True), keep_zip=True, progress=False)
     assert kaggle_env.server.ranges[-1] == "bytes=1000-"
     assert (folder / f"{SLUG}.zip").read_bytes() == archive

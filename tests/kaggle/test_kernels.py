@@ -1,5 +1,6 @@
 """Kaggle-notebook support: location detection, the kernel bundle, pushing it over loopback, and the whole
 pipeline run offline from the bundle in a clean environment holding only the runtime dependencies."""
+
 import configparser
 import importlib.metadata as metadata
 import json
@@ -30,8 +31,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def no_kaggle_env(monkeypatch):
-    for name in ("KIT_KAGGLE", "KIT_KAGGLE_ROOT", "KAGGLE_KERNEL_RUN_TYPE", "KIT_DATA_DIR", "KIT_RUNS_DIR",
-                 "KIT_SUBMISSIONS_DIR", "KIT_RAW_DIR", "KAGGLE_USERNAME"):
+    for name in (
+        "KIT_KAGGLE",
+        "KIT_KAGGLE_ROOT",
+        "KAGGLE_KERNEL_RUN_TYPE",
+        "KIT_DATA_DIR",
+        "KIT_RUNS_DIR",
+        "KIT_SUBMISSIONS_DIR",
+        "KIT_RAW_DIR",
+        "KAGGLE_USERNAME",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -123,14 +132,21 @@ def _clean_python(root: Path) -> Path:
     """A new virtual environment whose site-packages links only the runtime dependencies (not kit, not pytest)."""
     venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
     python = root / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                        text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
+        ).strip()
+    )
     ours = Path(sysconfig.get_path("purelib"))
     for dist in _runtime_distributions():
         for top in {Path(f).parts[0] for f in dist.files or [] if Path(f).parts and Path(f).parts[0] != ".."}:
             source = Path(dist.locate_file(top))
-            if top not in ("__pycache__", "bin") and source.exists() and source.parent == ours \
-                    and not (site / top).exists():
+            if (
+                top not in ("__pycache__", "bin")
+                and source.exists()
+                and source.parent == ours
+                and not (site / top).exists()
+            ):
                 (site / top).symlink_to(source)
     return python
 
@@ -141,8 +157,9 @@ def _snapshot(folder: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["zip", "folder"])  # as uploaded, and as Kaggle unpacks an uploaded zip
-def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, synth_pcam_master, tmp_path,
-                                                                      no_kaggle_env):
+def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(
+    layout, synth_pcam_master, tmp_path, no_kaggle_env
+):
     python = _clean_python(tmp_path / "venv")
     for module in ("kit", "pytest"):  # the project is not installed, and nothing beyond the runtime is there
         probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True, cwd=tmp_path)
@@ -150,8 +167,9 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, sy
 
     kaggle = tmp_path / "kaggle"
     shutil.copytree(synth_pcam_master, kaggle / "input" / SLUG)
-    bundle = build_kernel("pcam", out=tmp_path / "build", user="me", max_minutes=None,
-                          overrides=TINY_RECIPE + ["train.epochs=3"])
+    bundle = build_kernel(
+        "pcam", out=tmp_path / "build", user="me", max_minutes=None, overrides=TINY_RECIPE + ["train.epochs=3"]
+    )
     (kaggle / "input" / "kit-bundle").mkdir()
     if layout == "zip":
         shutil.copy(bundle.dataset_dir / "kit_src.zip", kaggle / "input" / "kit-bundle")
@@ -165,11 +183,19 @@ def test_pipeline_runs_offline_from_the_bundle_in_a_clean_environment(layout, sy
     before = {name: _snapshot(kaggle / name) for name in ("input", "src")}
 
     # /kaggle/input is read-only on Kaggle, so Python writes no bytecode there; root ignores file modes, so say it
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TMPDIR": str(scratch), "KIT_KAGGLE_ROOT": str(kaggle),
-           "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONNOUSERSITE": "1",
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([python, driver], cwd=kaggle / "working", env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "TMPDIR": str(scratch),
+        "KIT_KAGGLE_ROOT": str(kaggle),
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    done = subprocess.run(
+        [python, driver], cwd=kaggle / "working", env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     submission = pd.read_csv(kaggle / "working" / "submission.csv", dtype={"id": str})
@@ -189,8 +215,14 @@ def test_notebook_run_after_a_timeout_submits_the_finished_folds(synth_pcam_mast
     no_kaggle_env.chdir(tmp_path)
     recipe = TINY_RECIPE + ["train.epochs=2"]
     ingest("pcam", kaggle / "input" / SLUG, paths.default_store("pcam"), workers=1, progress=False)
-    train("pcam", store=paths.default_store("pcam"), overrides=recipe, folds="0", verbose=0,
-          run_dir=paths.runs_dir() / "pcam" / "kernel")  # the session that timed out finished fold 0 only
+    train(
+        "pcam",
+        store=paths.default_store("pcam"),
+        overrides=recipe,
+        folds="0",
+        verbose=0,
+        run_dir=paths.runs_dir() / "pcam" / "kernel",
+    )  # the session that timed out finished fold 0 only
     csv = kit.notebook.run("pcam", max_minutes=1e-6, overrides=recipe)  # no time left for fold 1
     assert csv == kaggle / "working" / "submission.csv"
     submission = pd.read_csv(csv, dtype={"id": str})

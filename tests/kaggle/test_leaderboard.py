@@ -1,4 +1,5 @@
 """kit.kaggle.leaderboard against the real `kaggle` client and a fake Kaggle on loopback: sync the ledger, our rank."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,7 @@ def test_sync_rank_table_and_plot(kaggle_env, raw, capsys):
     assert frame["file"].map(lambda f: Path(f).name).tolist() == ["by_hand.csv", "s1.csv", "s0.csv"]
     assert frame["status"].tolist() == ["complete"] * 3
     assert frame["public_score"].tolist() == [0.5, 0.962, 0.94] and frame["rank"].tolist()[1] == 4
-    table = out[out.index("time"):]
+    table = out[out.index("time") :]
     assert table.index("s1.csv") < table.index("s0.csv")
     plot = kaggle_env.root / "submissions" / "pcam" / "cv_vs_public.png"
     assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -1,4 +1,5 @@
 """The SQLite submission ledger: schema, rows newest first, merging Kaggle's view, rank."""
+
 from __future__ import annotations
 
 import datetime
@@ -14,8 +15,17 @@ from kit.kaggle.ledger import COLUMNS, Ledger, default_ledger
 
 def kaggle_sub(ref, file_name="a.csv", description="m", status="complete", public=None, private=None, minutes=0):
     date = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(minutes=minutes)
-    return {"ref": ref, "file_name": file_name, "date": date, "description": description, "status": status,
-            "public_score": public, "private_score": private, "error_description": None, "team_name": "t"}
+    return {
+        "ref": ref,
+        "file_name": file_name,
+        "date": date,
+        "description": description,
+        "status": status,
+        "public_score": public,
+        "private_score": private,
+        "error_description": None,
+        "team_name": "t",
+    }
 
 
 def test_schema_is_the_documented_one(tmp_path):
@@ -38,8 +48,14 @@ def test_default_location_follows_submissions_dir(tmp_path, monkeypatch):
 def test_add_update_rows_newest_first(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite")
     assert ledger.rows().empty and not ledger.path.exists()
-    first = ledger.add(competition="pcam", file="a.csv", status="uploading", runs=["r1", "r2"], cv_score=0.9,
-                       time="2026-01-01T00:00:00+00:00")
+    first = ledger.add(
+        competition="pcam",
+        file="a.csv",
+        status="uploading",
+        runs=["r1", "r2"],
+        cv_score=0.9,
+        time="2026-01-01T00:00:00+00:00",
+    )
     second = ledger.add(competition="pcam", file="b.csv", status="dry_run", time="2026-01-02T00:00:00+00:00")
     ledger.add(competition="other", file="c.csv", status="dry_run")
     ledger.update(first, status="pending", kaggle_ref=77)
@@ -69,13 +85,17 @@ def test_merge_matches_by_ref_then_by_lost_attempt_then_adds(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite")
     known = ledger.add(competition="pcam", file="/x/a.csv", message="m", status="pending", kaggle_ref=1)
     lost = ledger.add(competition="pcam", file="/x/b.csv", message="mb", status="failed", error="lost reply")
-    old = ledger.add(competition="pcam", file="/x/c.csv", message="mc", status="failed",
-                     time="2020-01-01T00:00:00+00:00")  # too old to be the Kaggle one below
-    updated, added = ledger.merge_kaggle("pcam", [
-        kaggle_sub(1, public=0.91, private=0.9),
-        kaggle_sub(2, "b.csv", "mb", status="pending"),
-        kaggle_sub(3, "c.csv", "mc", status="error"),
-    ])
+    old = ledger.add(
+        competition="pcam", file="/x/c.csv", message="mc", status="failed", time="2020-01-01T00:00:00+00:00"
+    )  # too old to be the Kaggle one below
+    updated, added = ledger.merge_kaggle(
+        "pcam",
+        [
+            kaggle_sub(1, public=0.91, private=0.9),
+            kaggle_sub(2, "b.csv", "mb", status="pending"),
+            kaggle_sub(3, "c.csv", "mc", status="error"),
+        ],
+    )
     assert (updated, added) == (2, 1)
     frame = ledger.rows("pcam").set_index("id")
     assert frame.loc[known, "status"] == "complete" and frame.loc[known, "public_score"] == 0.91

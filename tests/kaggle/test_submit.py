@@ -1,5 +1,6 @@
 """kit.kaggle.submit against the real `kaggle` client and a fake Kaggle on loopback: validate -> dedupe -> upload
 -> record, and every outcome in the ledger."""
+
 from __future__ import annotations
 
 import json
@@ -120,7 +121,6 @@ def test_message_carries_cv_and_runs(tmp_path):
     assert submission_message(csv) == "CV 0.90000 | runs: x_a, y_b"
     assert submission_message(csv, "hi", plain=True) == "hi"
     assert submission_message(tmp_path / "none.csv") == "none.csv"
-
 
 
 def test_dry_run_returns_a_typed_result(kaggle_env, raw):

@@ -25,8 +25,9 @@ def test_every_backbone_builds_and_predicts_probabilities_from_uint8(name):
 
 
 def test_registry_lists_the_required_backbones_and_rejects_unknown_names():
-    assert {"tiny_cnn", "compact_cnn", "densenet169", "resnet50", "efficientnet_b0", "xception",
-            "vgg16"} <= set(list_backbones())
+    assert {"tiny_cnn", "compact_cnn", "densenet169", "resnet50", "efficientnet_b0", "xception", "vgg16"} <= set(
+        list_backbones()
+    )
     with pytest.raises(KitError, match="unknown backbone 'resnet9000'.*compact_cnn.*tiny_cnn"):
         create_model("resnet9000")
     with pytest.raises(KitError, match="already registered"):
@@ -79,8 +80,11 @@ def test_scratch_backbone_weights_round_trip(tmp_path):
     source.get_layer("backbone").save_weights(path)
     loaded = create_model("compact_cnn", input_shape=(32, 32, 3), weights=path)
     images = _images(seed=2)
-    np.testing.assert_allclose(loaded.get_layer("backbone").predict(images, verbose=0),
-                               source.get_layer("backbone").predict(images, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.get_layer("backbone").predict(images, verbose=0),
+        source.get_layer("backbone").predict(images, verbose=0),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("mode", ["caffe", "torch", "tf"])
@@ -146,7 +150,8 @@ def test_pooling_heads_concatenate_the_global_average_with_max_or_centre(pool, t
     np.testing.assert_allclose(pooled[:, 16:], second, rtol=1e-5, atol=1e-6)  # centre = the middle third
     model.save(tmp_path / "m.keras")  # stock layers only: the resume point reloads in Keras' safe mode
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded.predict(_images(size=96), verbose=0), model.predict(_images(size=96), verbose=0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(_images(size=96), verbose=0), model.predict(_images(size=96), verbose=0), rtol=1e-5
+    )
     with pytest.raises(KitError, match="model.pool one of avg, avg_max, avg_centre; got 'centre'"):
         create_model("tiny_cnn", input_shape=(96, 96, 3), pool="centre")

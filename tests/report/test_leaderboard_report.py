@@ -1,5 +1,6 @@
 """kit.report.leaderboard: the ledger table, the CV-vs-public plot, and `show_leaderboard` printing one and writing
 the other."""
+
 from __future__ import annotations
 
 from kit.kaggle.ledger import Ledger
@@ -10,8 +11,16 @@ def test_table_and_plot(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite")
     assert format_ledger(ledger.rows("pcam")) == "no submissions recorded yet"
     for k, (cv, public) in enumerate([(0.95, 0.94), (0.97, None)]):
-        ledger.add(competition="pcam", file=f"/x/s{k}.csv", message="m" * 60, status="complete", cv_score=cv,
-                   public_score=public, kaggle_ref=k + 1, time=f"2026-01-0{k + 1}T00:00:00+00:00")
+        ledger.add(
+            competition="pcam",
+            file=f"/x/s{k}.csv",
+            message="m" * 60,
+            status="complete",
+            cv_score=cv,
+            public_score=public,
+            kaggle_ref=k + 1,
+            time=f"2026-01-0{k + 1}T00:00:00+00:00",
+        )
     text = format_ledger(ledger.rows("pcam"))
     lines = text.splitlines()
     assert lines[0].split()[:6] == ["time", "status", "ref", "cv", "public", "private"]

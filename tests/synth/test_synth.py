@@ -1,11 +1,11 @@
 import numpy as np
 import pandas as pd
+from conftest import REAL_PCAM
 from sklearn.metrics import roc_auc_score
 
 from competitions.synthetic.pcam import draw_patches
 from kit.ingest import tiff
 from kit.synth import synthesize
-from conftest import REAL_PCAM
 
 
 def test_layout_and_format_match_kaggle(synth_pcam_master):

@@ -5,16 +5,32 @@ import numpy as np
 import pytest
 
 import kit.train.augment as augment_module
-from kit.train.augment import (D4_ELEMENTS, D4_VIEWS, BatchAugmenter, _apply_alpha_beta, _apply_hsv,
-                         _rbc_params, build_augmentation, dihedral, inverse_dihedral,
-                         load_augmentation, save_augmentation)
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
+from kit.train.augment import (
+    D4_ELEMENTS,
+    D4_VIEWS,
+    BatchAugmenter,
+    _apply_alpha_beta,
+    _apply_hsv,
+    _rbc_params,
+    build_augmentation,
+    dihedral,
+    inverse_dihedral,
+    load_augmentation,
+    save_augmentation,
+)
 
 PCAM_DEFAULT_TRAIN = get_adapter("pcam").train_augment
 # rotations between the dihedral ones, small shifts and scales (tried as the PCam default: no better on real data)
-AFFINE = {"name": "Affine", "scale": (0.9, 1.1), "rotate": (-45, 45), "translate_px": (-4, 4), "border_mode": 4,
-          "p": 0.5}
+AFFINE = {
+    "name": "Affine",
+    "scale": (0.9, 1.1),
+    "rotate": (-45, 45),
+    "translate_px": (-4, 4),
+    "border_mode": 4,
+    "p": 0.5,
+}
 
 
 @pytest.fixture
@@ -32,6 +48,7 @@ def _key(a):
 
 
 # ---- the D4 group ----
+
 
 def test_d4_views_are_eight_distinct_pixel_permutations_equal_to_albumentations(batch):
     views = [dihedral(batch, k) for k in D4_VIEWS]
@@ -80,6 +97,7 @@ def test_d4_group_laws(batch):
 
 # ---- batched kernels equal transform.apply for the same parameters ----
 
+
 def _plan_by_hand(augment, images, seed):
     """Apply the augmenter's sampled plan image by image with albumentations' own ``transform.apply``."""
     out = []
@@ -100,13 +118,26 @@ def _plan_by_hand(augment, images, seed):
                 alpha, beta = _rbc_params(t, image[None], np.array([p["contrast"]]), np.array([p["brightness"]]))
                 image = t.apply(image, alpha=float(alpha[0]), beta=float(beta[0]))
             elif name == "Affine":  # albumentations itself, with ranges pinned to the drawn values
+
                 def fixed(v):
                     return (v, v)
-                shift = {"translate_px" if t.translate_px else "translate_percent":
-                         {"x": fixed(p["tx"]), "y": fixed(p["ty"])}}
-                pinned = A.Affine(scale={"x": fixed(p["scale_x"]), "y": fixed(p["scale_y"])}, rotate=fixed(p["rotate"]),
-                                  shear={"x": fixed(-p["shear_x"]), "y": fixed(-p["shear_y"])}, **shift,
-                                  interpolation=t.interpolation, border_mode=t.border_mode, fill=t.fill, p=1)
+
+                shift = {
+                    "translate_px" if t.translate_px else "translate_percent": {
+                        "x": fixed(p["tx"]),
+                        "y": fixed(p["ty"]),
+                    }
+                }
+                pinned = A.Affine(
+                    scale={"x": fixed(p["scale_x"]), "y": fixed(p["scale_y"])},
+                    rotate=fixed(p["rotate"]),
+                    shear={"x": fixed(-p["shear_x"]), "y": fixed(-p["shear_y"])},
+                    **shift,
+                    interpolation=t.interpolation,
+                    border_mode=t.border_mode,
+                    fill=t.fill,
+                    p=1,
+                )
                 image = A.Compose([pinned])(image=image)["image"]
             else:
                 image = t.apply(image)
@@ -114,16 +145,31 @@ def _plan_by_hand(augment, images, seed):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("spec", [
-    list(PCAM_DEFAULT_TRAIN),
-    [{"name": "D4"}, AFFINE],
-    [{"name": "HueSaturationValue", "hue_shift_limit": 40, "sat_shift_limit": 60, "val_shift_limit": 50, "p": 1}],
-    [{"name": "RandomBrightnessContrast", "brightness_limit": 0.4, "contrast_limit": 0.6, "p": 0.7}],
-    [{"name": "RandomBrightnessContrast", "brightness_by_max": False, "ensure_safe_range": True, "p": 1}],
-    [{"name": "HorizontalFlip"}, {"name": "VerticalFlip"}, {"name": "Transpose"}, {"name": "RandomRotate90"}],
-    [{"name": "Affine", "translate_percent": (-0.2, 0.3), "shear": (-10, 10), "scale": (0.7, 1.2), "keep_ratio": True,
-      "rotate": 30, "border_mode": 0, "fill": 7, "interpolation": 0, "p": 0.8}],
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        list(PCAM_DEFAULT_TRAIN),
+        [{"name": "D4"}, AFFINE],
+        [{"name": "HueSaturationValue", "hue_shift_limit": 40, "sat_shift_limit": 60, "val_shift_limit": 50, "p": 1}],
+        [{"name": "RandomBrightnessContrast", "brightness_limit": 0.4, "contrast_limit": 0.6, "p": 0.7}],
+        [{"name": "RandomBrightnessContrast", "brightness_by_max": False, "ensure_safe_range": True, "p": 1}],
+        [{"name": "HorizontalFlip"}, {"name": "VerticalFlip"}, {"name": "Transpose"}, {"name": "RandomRotate90"}],
+        [
+            {
+                "name": "Affine",
+                "translate_percent": (-0.2, 0.3),
+                "shear": (-10, 10),
+                "scale": (0.7, 1.2),
+                "keep_ratio": True,
+                "rotate": 30,
+                "border_mode": 0,
+                "fill": 7,
+                "interpolation": 0,
+                "p": 0.8,
+            }
+        ],
+    ],
+)
 def test_batch_augmenter_equals_albumentations_apply_with_the_same_parameters(batch, spec):
     augment = BatchAugmenter(build_augmentation(spec))
     for seed in range(3):
@@ -137,8 +183,9 @@ def test_colour_kernels_match_albumentations_at_extreme_parameters(batch, lookup
     hsv = A.HueSaturationValue(p=1)
     for hue, sat, val in [(-179.5, -255, -255), (179.9, 255, 255), (0.5, 0.5, -0.5), (-0.2, 30.9, -30.9)]:
         got = _apply_hsv(hsv, batch, *(np.full(len(batch), v, float) for v in (hue, sat, val)))
-        assert np.array_equal(got, np.stack([hsv.apply(im, hue_shift=hue, sat_shift=sat, val_shift=val)
-                                             for im in batch]))
+        assert np.array_equal(
+            got, np.stack([hsv.apply(im, hue_shift=hue, sat_shift=sat, val_shift=val) for im in batch])
+        )
     rbc = A.RandomBrightnessContrast(p=1)
     for alpha, beta in [(0.0, 0.0), (2.5, -300.0), (0.37, 12.9), (1.0, 0.0)]:
         got = _apply_alpha_beta(batch, np.full(len(batch), alpha), np.full(len(batch), beta))
@@ -146,12 +193,14 @@ def test_colour_kernels_match_albumentations_at_extreme_parameters(batch, lookup
 
 
 def test_zero_colour_shift_is_an_exact_identity(batch):
-    augment = BatchAugmenter([{"name": "HueSaturationValue", "hue_shift_limit": 0, "sat_shift_limit": 0,
-                               "val_shift_limit": 0, "p": 1}])
+    augment = BatchAugmenter(
+        [{"name": "HueSaturationValue", "hue_shift_limit": 0, "sat_shift_limit": 0, "val_shift_limit": 0, "p": 1}]
+    )
     assert np.array_equal(augment(batch, 0), batch)  # no lossy RGB->HSV->RGB round trip, as albumentations
 
 
 # ---- sampling, reproducibility, fallback ----
+
 
 def test_probability_and_parameter_ranges_follow_the_transform():
     augment = BatchAugmenter(build_augmentation([*PCAM_DEFAULT_TRAIN, AFFINE]))
@@ -198,9 +247,11 @@ def test_batch_augmenter_is_reproducible_and_leaves_its_input_alone(batch):
 
 
 def test_transforms_without_a_batched_kernel_fall_back_to_albumentations(batch):
-    spec = [{"name": "D4"},
-            {"name": "OneOf", "transforms": [{"name": "GaussNoise", "p": 1}, {"name": "Blur", "blur_limit": 3}]},
-            {"name": "RandomBrightnessContrast", "p": 0.5}]
+    spec = [
+        {"name": "D4"},
+        {"name": "OneOf", "transforms": [{"name": "GaussNoise", "p": 1}, {"name": "Blur", "blur_limit": 3}]},
+        {"name": "RandomBrightnessContrast", "p": 0.5},
+    ]
     augment = BatchAugmenter(build_augmentation(spec))
     out = augment(batch, 0)
     assert out.shape == batch.shape and out.dtype == np.uint8
@@ -236,6 +287,7 @@ def test_bad_batches_and_shapes_are_clear_errors(batch):
 
 # ---- declared pipelines ----
 
+
 def test_pipeline_round_trips_through_albumentations_json(tmp_path, batch):
     compose = build_augmentation(PCAM_DEFAULT_TRAIN)
     save_augmentation(compose, tmp_path / "augment.json")
@@ -247,16 +299,19 @@ def test_pipeline_round_trips_through_albumentations_json(tmp_path, batch):
         load_augmentation(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("spec, message", [
-    ([{"name": "NoSuchTransform"}], "expected an albumentations transform name, got 'NoSuchTransform'"),
-    ([{"name": "HorizontalFlip", "nonsense": 1}], "rejected HorizontalFlip.*nonsense.*Fix"),
-    ([{"name": "RandomBrightnessContrast", "p": 2}], "rejected RandomBrightnessContrast.*Fix"),
-    ([{"name": "HueSaturationValue", "hue_shift_limit": "a lot"}], "rejected HueSaturationValue"),
-    ([{"p": 0.5}], "with a name"),
-    (["D4"], "with a name"),
-    ({"name": "D4"}, "list of transforms"),
-    ([{"name": "KitError"}], "transform name"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ([{"name": "NoSuchTransform"}], "expected an albumentations transform name, got 'NoSuchTransform'"),
+        ([{"name": "HorizontalFlip", "nonsense": 1}], "rejected HorizontalFlip.*nonsense.*Fix"),
+        ([{"name": "RandomBrightnessContrast", "p": 2}], "rejected RandomBrightnessContrast.*Fix"),
+        ([{"name": "HueSaturationValue", "hue_shift_limit": "a lot"}], "rejected HueSaturationValue"),
+        ([{"p": 0.5}], "with a name"),
+        (["D4"], "with a name"),
+        ({"name": "D4"}, "list of transforms"),
+        ([{"name": "KitError"}], "transform name"),
+    ],
+)
 def test_bad_declarations_are_clear_errors(spec, message):
     with pytest.raises(KitError, match=message):
         build_augmentation(spec)
@@ -267,4 +322,7 @@ def test_empty_declarations_build_nothing_and_lists_build_a_compose():
     compose = build_augmentation([{"name": "HueSaturationValue", "hue_shift_limit": [-5, 5], "p": 0.25}])
     assert compose.transforms[0].hue_shift_limit == (-5, 5) and compose.transforms[0].p == 0.25
     assert [type(t).__name__ for t in build_augmentation(PCAM_DEFAULT_TRAIN).transforms] == [
-        "D4", "HueSaturationValue", "RandomBrightnessContrast"]
+        "D4",
+        "HueSaturationValue",
+        "RandomBrightnessContrast",
+    ]

@@ -1,8 +1,8 @@
 import keras
 import pytest
 
-from kit.train.device import Device, detect_device, precision_for, set_precision
 from kit.errors import KitError
+from kit.train.device import Device, detect_device, precision_for, set_precision
 
 
 def test_precision_follows_the_accelerator():

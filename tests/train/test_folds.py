@@ -37,12 +37,15 @@ def test_grouped_folds_never_split_a_group():
     assert (folds.groupby("group")["fold"].nunique() == 1).all()
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: pd.concat([f, f.iloc[:1]]), "more than once"),
-    (lambda f: f.iloc[1:], "do not cover"),
-    (lambda f: f.assign(fold=f["fold"].where(f["fold"] != 1, 0)), "expected folds 0..2"),
-    (lambda f: f.assign(group=["g0"] * len(f)), "groups split"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: pd.concat([f, f.iloc[:1]]), "more than once"),
+        (lambda f: f.iloc[1:], "do not cover"),
+        (lambda f: f.assign(fold=f["fold"].where(f["fold"] != 1, 0)), "expected folds 0..2"),
+        (lambda f: f.assign(group=["g0"] * len(f)), "groups split"),
+    ],
+)
 def test_check_folds_catches_each_broken_invariant(damage, message):
     folds = make_folds(_ids(60), np.arange(60) % 2, k=3, seed=0)
     with pytest.raises(KitError, match=message):

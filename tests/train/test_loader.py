@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from kit.train.loader import StoreDataset
 from kit.ingest.store import CHUNK
+from kit.train.loader import StoreDataset
 
 
 def _row_of(images):
@@ -31,8 +31,7 @@ def test_shuffled_epoch_serves_each_row_once_with_matching_labels(large_synth_st
 
 
 def test_shuffle_is_chunk_windowed_and_changes_every_epoch(large_synth_store):
-    ds = StoreDataset(large_synth_store, "train", np.arange(1100), batch_size=64, shuffle=True, seed=0,
-                      window_chunks=2)
+    ds = StoreDataset(large_synth_store, "train", np.arange(1100), batch_size=64, shuffle=True, seed=0, window_chunks=2)
     first = _epoch_rows(ds)
     assert not (np.diff(first) > 0).all()  # shuffled
     for b in range(len(ds)):  # a batch never needs more than two windows' chunks
@@ -86,10 +85,17 @@ def test_dataset_survives_pickling_for_process_workers(large_synth_store):
 def test_keras_fit_with_workers(large_synth_store, use_multiprocessing):
     import keras
 
-    ds = StoreDataset(large_synth_store, "train", np.arange(512), 64, shuffle=True, workers=2,
-                      use_multiprocessing=use_multiprocessing)
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                              keras.layers.Dense(1, activation="sigmoid")])
+    ds = StoreDataset(
+        large_synth_store, "train", np.arange(512), 64, shuffle=True, workers=2, use_multiprocessing=use_multiprocessing
+    )
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile("sgd", "binary_crossentropy")
     history = model.fit(ds, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()

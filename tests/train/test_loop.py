@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import TINY_RECIPE
+
 from kit.errors import KitError
 from kit.run import RunFolder
 from kit.train.callbacks import EpochLog
@@ -26,8 +26,19 @@ def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_p
     result = _train(train_store, tmp_path / "run")
     run = result.run_dir
     assert result.complete and result.oof_auc > 0.8, result
-    for name in ["config.toml", "folds.csv", "env.json", "metrics.json", "oof.csv", "augment.json",
-                 "learning_curves.png", "roc.png", "fold0/best.weights.h5", "fold1/history.csv", "fold1/done.json"]:
+    for name in [
+        "config.toml",
+        "folds.csv",
+        "env.json",
+        "metrics.json",
+        "oof.csv",
+        "augment.json",
+        "learning_curves.png",
+        "roc.png",
+        "fold0/best.weights.h5",
+        "fold1/history.csv",
+        "fold1/done.json",
+    ]:
         assert (run / name).exists(), name
     oof, folds = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "folds.csv")
     assert oof["id"].is_unique and set(oof["id"]) == set(folds["id"]) and oof["pred"].between(0, 1).all()
@@ -55,11 +66,13 @@ def test_rerun_skips_finished_folds_and_refuses_a_different_config(train_store, 
         _train(train_store, tmp_path / "other", folds="0,7")
 
 
+@pytest.mark.slow
 def test_time_budget_stops_cleanly_and_leaves_usable_folds(train_store, tmp_path):
     result = _train(train_store, tmp_path / "run", "train.epochs=500", max_minutes=0.25)
     done = [json.loads((result.run_dir / f"fold{f}" / "done.json").read_text()) for f in (0, 1)]
-    assert all(d["epochs"] < 500 and d["stopped"] in ("schedule complete", "time budget (--max-minutes) spent")
-               for d in done), done
+    assert all(
+        d["epochs"] < 500 and d["stopped"] in ("schedule complete", "time budget (--max-minutes) spent") for d in done
+    ), done
     assert result.complete  # both folds got a share of the budget
     assert all((result.run_dir / f"fold{f}" / "best.weights.h5").exists() for f in (0, 1))  # and were checkpointed
 
@@ -71,10 +84,22 @@ def test_seeded_cpu_runs_are_reproducible(train_store, tmp_path):
     np.testing.assert_allclose(pa, pb, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_its_last_epoch(train_store, tmp_path):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "kit", "train", "pcam", "--store", str(train_store), "--run-dir", str(run),
-            "--folds", "0"] + [a for s in TINY_RECIPE + ["train.epochs=40"] for a in ("--set", s)]
+    args = [
+        sys.executable,
+        "-m",
+        "kit",
+        "train",
+        "pcam",
+        "--store",
+        str(train_store),
+        "--run-dir",
+        str(run),
+        "--folds",
+        "0",
+    ] + [a for s in TINY_RECIPE + ["train.epochs=40"] for a in ("--set", s)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run / "fold0" / "state.json"
@@ -95,8 +120,14 @@ def test_killed_training_resumes_from_its_last_epoch(train_store, tmp_path):
 
 
 def test_training_prints_one_line_per_epoch_with_the_budget_and_no_nan(train_store, tmp_path, capsys):
-    train("pcam", store=train_store, overrides=TINY_RECIPE + ["train.epochs=4", "train.val_every=2"],
-          run_dir=tmp_path / "run", folds="0", max_minutes=5)
+    train(
+        "pcam",
+        store=train_store,
+        overrides=TINY_RECIPE + ["train.epochs=4", "train.val_every=2"],
+        run_dir=tmp_path / "run",
+        folds="0",
+        max_minutes=5,
+    )
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("fold 0  epoch ")]
     assert [line.split()[3] for line in lines] == ["1", "2", "3", "4"], out  # "epoch 3", not "epoch 3/4"
@@ -112,9 +143,21 @@ def test_an_epoch_line_without_a_budget_counts_epochs():
     assert "val AUC 0.9100 (best 0.9000)" in log.line(3, {"val_auc": 0.91}, elapsed_s=90)
 
 
+@pytest.mark.slow
 def test_a_piped_kit_train_log_is_one_line_per_epoch_without_tensorflow_noise(train_store, tmp_path):
-    args = [sys.executable, "-m", "kit", "train", "pcam", "--store", str(train_store), "--run-dir",
-            str(tmp_path / "run"), "--folds", "0"] + [a for s in TINY_RECIPE + ["train.epochs=2"] for a in ("--set", s)]
+    args = [
+        sys.executable,
+        "-m",
+        "kit",
+        "train",
+        "pcam",
+        "--store",
+        str(train_store),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--folds",
+        "0",
+    ] + [a for s in TINY_RECIPE + ["train.epochs=2"] for a in ("--set", s)]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -129,13 +172,22 @@ def test_learning_curves_join_validation_points_across_skipped_epochs(tmp_path, 
 
     run = RunFolder(tmp_path / "run")
     run.fold(0).dir.mkdir(parents=True)
-    pd.DataFrame({"epoch": [0, 1, 2, 3], "loss": [0.7, 0.6, 0.5, 0.4], "lr": [1e-3] * 4,
-                  "val_auc": [np.nan, 0.8, np.nan, 0.9], "val_loss": [np.nan, 0.5, np.nan, 0.4]}).to_csv(
-        run.fold(0).history, index=False)
+    pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 3],
+            "loss": [0.7, 0.6, 0.5, 0.4],
+            "lr": [1e-3] * 4,
+            "val_auc": [np.nan, 0.8, np.nan, 0.9],
+            "val_loss": [np.nan, 0.5, np.nan, 0.4],
+        }
+    ).to_csv(run.fold(0).history, index=False)
     drawn = []
     plot = matplotlib.axes.Axes.plot
-    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda ax, x, y, *a, **kw: drawn.append(
-        (kw.get("label"), list(x), list(y))) or plot(ax, x, y, *a, **kw))
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "plot",
+        lambda ax, x, y, *a, **kw: drawn.append((kw.get("label"), list(x), list(y))) or plot(ax, x, y, *a, **kw),
+    )
     plot_run(run, k=1)
     assert ("fold0", [2, 4], [0.8, 0.9]) in drawn and ("fold0 valid", [2, 4], [0.5, 0.4]) in drawn
     assert run.learning_curves_path.exists() and not run.roc_path.exists()  # no oof.csv yet
