@@ -95,7 +95,8 @@ def bench_loader(
     import h5py
 
     from kit.config import resolve_config
-    from kit.train.augment import BatchAugmenter, build_augmentation
+    from kit.train.augment import build_augmentation
+    from kit.train.batch_augment import BatchAugmenter
     from kit.train.loader import StoreDataset
 
     threads = threads or os.cpu_count() or 1
@@ -183,7 +184,7 @@ def augmentation_throughput(
     """
     images = np.ascontiguousarray(images)
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
-    from kit.train.augment import BatchAugmenter
+    from kit.train.batch_augment import BatchAugmenter
 
     augmenter = BatchAugmenter(compose)
 

@@ -43,7 +43,7 @@ class StoreDataset(keras.utils.PyDataset):
         labels: yield labels too.
         class_weight: ``{label: weight}``; when given, batches are (images, labels, per-image weights).
         shuffle: chunk-window shuffle (or full shuffle in memory), new order every epoch.
-        augment: ``f(images, rng) -> images`` applied to each batch (e.g. a ``kit.train.augment.BatchAugmenter``).
+        augment: ``f(images, rng) -> images`` applied to each batch (e.g. a ``kit.train.batch_augment.BatchAugmenter``).
         seed, epoch: the epoch order and augmentation come from these; ``epoch`` resumes an interrupted fold.
         in_memory: load the rows into RAM once (see ``fits_in_memory``).
         window_chunks: chunks shuffled together when streaming.

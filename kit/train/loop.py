@@ -31,7 +31,8 @@ from kit.ingest.store import open_store, read_table
 from kit.models import is_pretrainable, set_backbone_trainable
 from kit.models.build import build_model
 from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run
-from kit.train.augment import BatchAugmenter, build_augmentation, save_augmentation
+from kit.train.augment import build_augmentation, save_augmentation
+from kit.train.batch_augment import BatchAugmenter
 from kit.train.callbacks import (
     CosineTimeSchedule,
     EpochLog,

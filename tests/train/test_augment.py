@@ -4,22 +4,19 @@ import albumentations as A
 import numpy as np
 import pytest
 
-import kit.train.augment as augment_module
+import kit.train.batch_augment as augment_module
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.train.augment import (
     D4_ELEMENTS,
     D4_VIEWS,
-    BatchAugmenter,
-    _apply_alpha_beta,
-    _apply_hsv,
-    _rbc_params,
     build_augmentation,
     dihedral,
     inverse_dihedral,
     load_augmentation,
     save_augmentation,
 )
+from kit.train.batch_augment import BatchAugmenter, _apply_alpha_beta, _apply_hsv, _rbc_params
 
 PCAM_DEFAULT_TRAIN = get_adapter("pcam").train_augment
 # rotations between the dihedral ones, small shifts and scales (tried as the PCam default: no better on real data)
