@@ -100,7 +100,8 @@ _BACKBONE = Rule("a registered backbone", lambda v: isinstance(v, str) and v in 
 _IN_MEMORY = Rule("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool))
 _CLASS_WEIGHT = Rule(
     "'none', 'balanced' or a positive number (the positives' weight)",
-    lambda v: v in ("none", "balanced") or (_is_number(v) and v > 0),
+    lambda v: v is False or (isinstance(v, str) and v in ("none", "balanced")) or (_is_number(v) and v > 0),
+    lambda v: "none" if v is False else v,  # false: how configs written before the typed config could say "none"
 )
 _TRANSFORMS = Rule(
     "a list of tables, each with a string 'name' (an albumentations transform) and its arguments",
@@ -212,17 +213,20 @@ def _sections(cls) -> dict[str, type]:
     return {f.name: f.default_factory for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.default_factory)}
 
 
-def config_from_dict(table: dict, source: str) -> Config:
+def config_from_dict(table: dict, source: str, registries: bool = False) -> Config:
     """A checked ``Config`` from a (possibly partial) table; missing keys take their defaults.
+
+    ``registries=True`` also checks names that come from a registry (the backbone, the head pooling), which imports
+    Keras: ``resolve_config`` does, while reading a run folder's config does not (it was checked when it was made).
 
     Raises:
         KitError: an unknown key (listing the known ones), a section given a value, or a bad value (saying what
             the key accepts), naming ``source``.
     """
-    return _build(Config, table, source, "")
+    return _build(Config, table, source, "", registries)
 
 
-def _build(cls, table: dict, source: str, prefix: str):
+def _build(cls, table: dict, source: str, prefix: str, registries: bool):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     sections = _sections(cls)
     unknown = [k for k in table if k not in fields]
@@ -241,9 +245,10 @@ def _build(cls, table: dict, source: str, prefix: str):
                     f"config key {where!r} is a section; got the value {value!r} (from {source}). "
                     f"Fix: set one of its keys, e.g. {where}.{next(iter(_field_names(sections[key])))}=..."
                 )
-            values[key] = _build(sections[key], value, source, f"{where}.")
+            values[key] = _build(sections[key], value, source, f"{where}.", registries)
         else:
-            values[key] = _check(fields[key].metadata["rule"], value, where, source)
+            rule = fields[key].metadata["rule"]
+            values[key] = _check(rule if registries or rule.known is None else _TEXT, value, where, source)
     return cls(**values)
 
 
@@ -278,7 +283,7 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
             raise KitError(f"expected --set section.key=value, got {item!r}. Fix: e.g. --set train.lr=1e-3.")
         layers.append((_nest(key.strip(), _parse_value(raw.strip())), f"--set {item}"))
     for layer, source in layers:
-        config_from_dict(layer, source)  # names the layer that holds a bad key or value
+        config_from_dict(layer, source, registries=True)  # names the layer that holds a bad key or value
         _merge(table, layer)
     if not table["name"]:
         table["name"] = table["model"]["backbone"]
@@ -287,7 +292,7 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
             f"expected competition = {adapter.name!r} (the command's), got {table['competition']!r}. "
             "Fix: drop `competition` from the config file."
         )
-    return config_from_dict(table, "the resolved configuration")
+    return config_from_dict(table, "the resolved configuration", registries=True)
 
 
 def describe(cfg: Config) -> str:

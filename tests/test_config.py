@@ -125,3 +125,22 @@ def test_config_show_through_the_real_entry_point():
     assert "lr = 0.001" in out.stdout and "# peak learning rate" in out.stdout
     bad = subprocess.run(cmd[:-1] + ["train.lr=fast"], capture_output=True, text=True)
     assert bad.returncode == 2 and "'train.lr' expects a number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_reading_a_run_config_checks_no_registry_and_takes_legacy_spellings(tmp_path, monkeypatch):
+    # a run folder's config was checked when it was made: reading it back must not need Keras (the backbone
+    # registry), and `class_weight = false` (accepted before the typed config) still means "none"
+    monkeypatch.setenv("KIT_RUNS_DIR", str(tmp_path))
+    run = open_run(resolve_config("pcam", overrides=["model.backbone='tiny_cnn'"]))
+    table = tomllib.loads((run / "config.toml").read_text())
+    table["train"]["class_weight"] = False
+    (run / "config.toml").write_text(dump_toml(table))
+    code = (
+        "import sys; from kit.run import load_run_config; "
+        f"cfg = load_run_config({str(run)!r}); "
+        "print(cfg.train.class_weight, cfg.model.backbone, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["none", "tiny_cnn", "False"]
+    with pytest.raises(KitError, match="'train.class_weight' expects"):
+        resolve_config("pcam", overrides=["train.class_weight=true"])
