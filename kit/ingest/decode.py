@@ -20,10 +20,10 @@ import io
 import cv2
 import numpy as np
 
-from kit.adapters.image_spec import FITS, ImageSpec  # re-exported: declared by adapters
+from kit.adapters.image_spec import FITS, ImageSpec
 from kit.ingest import tiff
 
-__all__ = ["BadImage", "ImageSpec", "FITS", "read_image", "decode_image", "fit_image"]
+__all__ = ["BadImage", "read_image", "decode_image", "fit_image"]
 
 
 class BadImage(Exception):

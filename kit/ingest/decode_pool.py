@@ -23,7 +23,8 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from kit.ingest.decode import BadImage, ImageSpec, read_image
+from kit.adapters.image_spec import ImageSpec
+from kit.ingest.decode import BadImage, read_image
 
 __all__ = ["BlockDecoder"]
 

@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 import kit
 from kit.adapters.base import Adapter
+from kit.adapters.image_spec import ImageSpec
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
-from kit.ingest.decode import ImageSpec
 from kit.ingest.decode_pool import BlockDecoder
 from kit.ingest.listing import Reject, SplitPlan, plan_split
 from kit.ingest.store import QUARANTINE_FIELDS, chunk_rows, is_complete, read_quarantine

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kit.adapters.image_spec import ImageSpec
 from kit.adapters.registry import get_adapter, list_adapters
 from kit.errors import KitError
 from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run
-from kit.ingest.decode import BadImage, ImageSpec, decode_image, fit_image
+from kit.ingest.decode import BadImage, decode_image, fit_image
 from kit.ingest.store import chunk_rows, read_quarantine
 from kit.ingest.writer import ingest
 from kit.synth import SYNTH_TEST_LABELS, synthesize

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from conftest import REAL_PCAM
 
+from kit.adapters.image_spec import ImageSpec
 from kit.ingest import tiff
-from kit.ingest.decode import BadImage, ImageSpec, decode_image
+from kit.ingest.decode import BadImage, decode_image
 
 REAL_FILES = sorted((REAL_PCAM / "train").glob("*.tif")) + sorted((REAL_PCAM / "test").glob("*.tif"))
 
