@@ -137,7 +137,10 @@ def write_class_folders(
 
 def _check_counts(n_train: int, n_test: int) -> None:
     if n_train < 2 or n_test < 1:
-        raise KitError(f"expected --train >= 2 and --test >= 1, got --train {n_train} --test {n_test}.")
+        raise KitError(
+            f"expected --train >= 2 and --test >= 1, got --train {n_train} --test {n_test}. "
+            "Fix: ask for at least two train images and one test image."
+        )
 
 
 def _write_csv(path: Path, sep: str, id_column: str, ids: list[str], columns: dict) -> None:
