@@ -70,4 +70,7 @@ def toml_value(value) -> str:
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise KitError(f"cannot write {value!r} to TOML: expected a bool, number, string, list or table.")
+    raise KitError(
+        f"expected a bool, number, string, list or table to write as TOML, got {value!r}. "
+        "Fix: give the configuration key a plain value."
+    )

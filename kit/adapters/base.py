@@ -83,9 +83,15 @@ class Adapter:
 
     def __post_init__(self):
         if self.fit not in FITS:
-            raise KitError(f"adapter {self.name!r}: expected fit one of {', '.join(FITS)}, got {self.fit!r}.")
+            raise KitError(
+                f"adapter {self.name!r}: expected fit one of {', '.join(FITS)}, got {self.fit!r}. "
+                "Fix: correct the adapter's declaration."
+            )
         if self.kind not in ("competition", "dataset"):
-            raise KitError(f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}.")
+            raise KitError(
+                f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}. "
+                "Fix: correct the adapter's declaration."
+            )
 
     def split_dir(self, split: str) -> str:
         return self.train_dir if split == "train" else self.test_dir
@@ -181,7 +187,10 @@ class FolderPerClassAdapter(Adapter):
             records.append((stem, entry.path, True, f"{prefix}{entry.name}", label))
 
     def table_path(self, raw: Path, split: str) -> Path:
-        raise KitError(f"{self.name} has no tables: its labels are its folders ({', '.join(self.classes)}).")
+        raise KitError(
+            f"expected a label table, but {self.name} has none: its labels are its folders "
+            f"({', '.join(self.classes)}). Fix: read it with list_split."
+        )
 
 
 def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def preprocessing(mode: str) -> keras.Sequential:
         "none": [layers.Identity()],  # the network rescales itself; the layer keeps every backbone alike
     }
     if mode not in steps:
-        raise KitError(f"unknown preprocessing mode {mode!r}; known: {', '.join(steps)}.")
+        raise KitError(f"expected a preprocessing mode, one of {', '.join(steps)}; got {mode!r}. Fix: use one of them.")
     return keras.Sequential(steps[mode], name="preprocess")
 
 

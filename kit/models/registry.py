@@ -61,7 +61,9 @@ def register_backbone(name: str, pretrainable: bool = False, weights_file: str |
 
     def decorate(fn):
         if name in _BACKBONES:
-            raise KitError(f"a backbone named {name!r} is already registered; pick another name.")
+            raise KitError(
+                f"expected a new backbone name, got {name!r}, which is already registered. Fix: pick another name."
+            )
         _BACKBONES[name] = _Backbone(fn, pretrainable, weights_file)
         return fn
 
@@ -113,7 +115,7 @@ def create_model(
     """
     entry = _lookup(name)
     if pool not in POOLS:
-        raise KitError(f"expected model.pool one of {', '.join(POOLS)}; got {pool!r}.")
+        raise KitError(f"expected model.pool one of {', '.join(POOLS)}; got {pool!r}. Fix: --set model.pool=avg.")
     input_shape = _check_shape(input_shape, crop, resize)
     weights = _check_weights(name, entry, weights)
     if not 0 <= dropout < 1:
@@ -198,7 +200,7 @@ def load_weights_file(path: str, targets: dict[str, keras.Model]) -> None:
 def _check_shape(input_shape, crop, resize) -> tuple[int, int, int]:
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise KitError(f"expected input_shape (height, width, channels), got {input_shape!r}.")
+        raise KitError(f"expected input_shape (height, width, channels), got {input_shape!r}. Fix: e.g. (96, 96, 3).")
     if crop and not 0 < int(crop) <= min(shape[:2]):
         raise KitError(
             f"expected crop between 1 and {min(shape[:2])} for {shape[0]}x{shape[1]} images, got {crop}."

@@ -47,7 +47,10 @@ def encode_image(image: np.ndarray, suffix: str) -> bytes:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(suffix, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if suffix in (".jpg", ".jpeg") else [])
     if not ok:
-        raise KitError(f"OpenCV could not encode a {image.shape} image as {suffix}.")
+        raise KitError(
+            f"expected an image OpenCV can encode as {suffix}, got shape {image.shape}. "
+            "Fix: draw uint8 images of shape (H, W) or (H, W, 3)."
+        )
     return data.tobytes()
 
 

@@ -65,7 +65,10 @@ def set_precision(setting: str, device: Device) -> str:
     """Apply ``setting`` (auto or a policy name) as Keras' global dtype policy; return the policy used."""
     policy = precision_for(device.kind) if setting == "auto" else setting
     if policy not in PRECISIONS:
-        raise KitError(f"expected train.precision auto or one of {', '.join(PRECISIONS)}; got {setting!r}.")
+        raise KitError(
+            f"expected train.precision auto or one of {', '.join(PRECISIONS)}; got {setting!r}. "
+            "Fix: --set train.precision=auto."
+        )
     keras.mixed_precision.set_global_policy(policy)
     return policy
 

@@ -72,11 +72,17 @@ def check_folds(folds: pd.DataFrame, k: int, ids=None) -> None:
         )
     present = sorted(folds["fold"].unique().tolist())
     if present != list(range(k)):
-        raise KitError(f"expected folds 0..{k - 1}, each non-empty; got {present}.")
+        raise KitError(
+            f"expected folds 0..{k - 1}, each non-empty; got {present}. Fix: use fewer folds (folds.k) than "
+            "the smallest class (or group) has rows."
+        )
     if "group" in folds:
         spread = folds.groupby("group")["fold"].nunique()
         if (spread > 1).any():
-            raise KitError(f"groups split across folds: {spread[spread > 1].index[:5].tolist()}.")
+            raise KitError(
+                f"expected every group in one fold, got groups split across folds: "
+                f"{spread[spread > 1].index[:5].tolist()}. Fix: make the folds with make_folds(..., groups)."
+            )
 
 
 def fold_rows(folds: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:

@@ -73,7 +73,7 @@ class StoreDataset(keras.utils.PyDataset):
         if len(self.rows) == 0:
             raise KitError(f"expected some {split} rows to serve, got none. Fix: check the folds.")
         if batch_size < 1:
-            raise KitError(f"expected data.batch_size >= 1, got {batch_size}.")
+            raise KitError(f"expected data.batch_size >= 1, got {batch_size}. Fix: --set data.batch_size=64.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
         self._weight_of = (
