@@ -41,7 +41,10 @@ def _cmd_kernel(args) -> None:
 
     if args.action == "build":
         if not args.competition:
-            raise KitError("expected a competition: `kit kernel build pcam`.")
+            raise KitError(
+                "expected a competition after `kit kernel build`, got none. Fix: name one, e.g. "
+                "`kit kernel build pcam`."
+            )
         bundle = build_kernel(
             args.competition,
             out=args.dir,
@@ -71,7 +74,7 @@ def _cmd_download(args) -> None:
 
 
 def _cmd_submit(args) -> None:
-    from kit.kaggle.submit import submit_csv
+    from kit.kaggle.submit import SubmitContext, submit_csv
 
     submit_csv(
         args.competition,
@@ -79,8 +82,7 @@ def _cmd_submit(args) -> None:
         args.message,
         dry_run=args.dry_run,
         plain_message=args.plain_message,
-        raw=args.raw,
-        store=args.store,
+        context=SubmitContext(raw=args.raw, store=args.store),
     )
 
 

@@ -26,12 +26,11 @@ from pathlib import Path
 from kit.errors import KitError
 from kit.kaggle.credentials import NO_CREDENTIALS, config_dir, find_credentials
 from kit.kaggle.errors import LIMIT_PATTERN, KaggleApiError, classify_error
+from kit.kaggle.ledger import MATCH_SLACK
 
 __all__ = ["Kaggle", "competition_slug", "UPLOAD_FAILED_MESSAGE"]
 
 UPLOAD_FAILED_MESSAGE = "Could not submit to competition"  # what competition_submit returns when the PUT failed
-
-_MATCH_SLACK = datetime.timedelta(minutes=10)  # clock skew allowed when matching a submission to our attempt
 
 
 def competition_slug(adapter, what: str, fix: str) -> str:
@@ -249,7 +248,7 @@ class Kaggle:
                 (with the status of the failed check) when a lost reply could not be checked.
         """
         csv, what = Path(csv), f"submitting {Path(csv).name} to {slug}"
-        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - _MATCH_SLACK
+        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - MATCH_SLACK
         try:
             known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
         except KaggleApiError as e:

@@ -92,6 +92,13 @@ def unpack(archive, raw, progress: bool = True) -> None:
             os.replace(part, target)
 
 
+def _verify_and_mark(adapter, raw: Path) -> dict:
+    """`verify_layout`, then write ``MARKER`` (the slug and the counts) into ``raw``; returns the counts."""
+    counts = verify_layout(adapter, raw)
+    (raw / MARKER).write_text(json.dumps({"slug": adapter.slug, **counts}) + "\n")
+    return counts
+
+
 def _already_complete(adapter, raw: Path) -> bool:
     """True (and says so) when ``raw`` was verified before or holds a complete layout; needs no network."""
     marker = raw / MARKER
@@ -99,10 +106,9 @@ def _already_complete(adapter, raw: Path) -> bool:
         print(f"{raw}: already downloaded and verified ({marker.name}); nothing to do (--force to fetch again)")
         return True
     try:
-        counts = verify_layout(adapter, raw)
+        counts = _verify_and_mark(adapter, raw)
     except KitError:
         return False
-    marker.write_text(json.dumps({"slug": adapter.slug, **counts}) + "\n")
     print(f"{raw}: already complete ({counts['train']} train, {counts['test']} test); nothing to download")
     return True
 
@@ -141,8 +147,7 @@ def download_competition(
             f"expected a zip archive at {archive}, got a damaged file ({e}); it was deleted. "
             f"Fix: rerun `kit download {name}` to fetch it again."
         ) from e
-    counts = verify_layout(adapter, raw)
-    (raw / MARKER).write_text(json.dumps({"slug": slug, **counts}) + "\n")
+    counts = _verify_and_mark(adapter, raw)
     if not keep_zip:
         archive.unlink(missing_ok=True)
     print(f"downloaded {slug} to {raw}: {counts['train']} train and {counts['test']} test images verified")

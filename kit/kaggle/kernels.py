@@ -49,6 +49,13 @@ if __name__ == "__main__":  # ingest workers re-import this file when processes 
 
 @dataclasses.dataclass(frozen=True)
 class KernelBundle:
+    """What `build_kernel` wrote: the bundle folder, its two halves, and the Kaggle ids they will get.
+
+    Example:
+        >>> build_kernel("pcam", user="me").kernel_id  # doctest: +SKIP
+        'me/kit-pcam'
+    """
+
     root: Path
     dataset_dir: Path
     notebook_dir: Path

@@ -43,10 +43,6 @@ class Rank:
     score: float | None
 
 
-def _ledger(ledger) -> Ledger:
-    return ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-
-
 def sync_ledger(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> tuple[int, int]:
     """Pull our submissions' statuses and scores from Kaggle into the ledger; returns (updated, added).
 
@@ -55,7 +51,7 @@ def sync_ledger(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> tupl
         (2, 1)
     """
     slug = get_adapter(name).slug
-    return _ledger(ledger).merge_kaggle(name, (kaggle or Kaggle()).submissions(slug))
+    return Ledger.open(ledger).merge_kaggle(name, (kaggle or Kaggle()).submissions(slug))
 
 
 def our_rank(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> Rank:
@@ -84,5 +80,5 @@ def our_rank(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> Rank:
         )
     ours = board[position - 1]
     rank = Rank(ours["team_name"], position, len(board), 100.0 * position / len(board), ours["score"])
-    _ledger(ledger).set_rank(name, rank.rank, rank.teams, rank.score)
+    Ledger.open(ledger).set_rank(name, rank.rank, rank.teams, rank.score)
     return rank

@@ -45,7 +45,7 @@ import pandas as pd
 from kit import paths
 from kit.errors import KitError
 
-__all__ = ["Ledger", "COLUMNS", "STATUSES", "default_ledger"]
+__all__ = ["Ledger", "COLUMNS", "STATUSES", "MATCH_SLACK", "default_ledger"]
 
 COLUMNS = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -67,7 +67,8 @@ COLUMNS = {
 }
 STATUSES = ("invalid", "dry_run", "uploading", "failed", "pending", "complete", "error")
 _SCHEMA_VERSION = 1
-_MATCH_SLACK = datetime.timedelta(minutes=10)
+# clock skew allowed when matching a Kaggle submission to our attempt (here and in `Kaggle.submit`)
+MATCH_SLACK = datetime.timedelta(minutes=10)
 
 
 def _now() -> str:
@@ -99,6 +100,18 @@ class Ledger:
     def __init__(self, path=None):
         self.path = Path(path) if path is not None else default_ledger()
 
+    @classmethod
+    def open(cls, ledger=None) -> Ledger:
+        """``ledger`` itself when it is a `Ledger`, else the ledger at that path (None: the default file).
+
+        Nothing is read or created until a row is asked for or written.
+
+        Example:
+            >>> Ledger.open("/tmp/ledger.sqlite").path
+            PosixPath('/tmp/ledger.sqlite')
+        """
+        return ledger if isinstance(ledger, cls) else cls(ledger)
+
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -117,9 +130,15 @@ class Ledger:
     def _check(fields: dict) -> dict:
         unknown = set(fields) - set(COLUMNS) - {"id"}
         if unknown:
-            raise KitError(f"expected ledger columns from {sorted(COLUMNS)}, got {sorted(unknown)}.")
+            raise KitError(
+                f"expected ledger columns from {sorted(COLUMNS)}, got {sorted(unknown)}. Fix: pass only those "
+                "names (kit.kaggle.ledger.COLUMNS)."
+            )
         if "status" in fields and fields["status"] not in STATUSES:
-            raise KitError(f"expected a ledger status in {STATUSES}, got {fields['status']!r}.")
+            raise KitError(
+                f"expected a ledger status in {STATUSES}, got {fields['status']!r}. Fix: pass one of those "
+                "(kit.kaggle.ledger.STATUSES)."
+            )
         if isinstance(fields.get("runs"), (list, tuple)):
             fields = {**fields, "runs": json.dumps([str(r) for r in fields["runs"]])}
         return fields
@@ -166,7 +185,8 @@ class Ledger:
         """Fold Kaggle's view of our submissions into the ledger; returns (rows updated, rows added).
 
         A submission matches the row with its ``kaggle_ref``; else an ``uploading``/``failed`` row with the same file
-        name and message made shortly before it (an attempt whose reply was lost); else it is added as a new row.
+        name and message made within ``MATCH_SLACK`` of it (an attempt whose reply was lost); else it is added as a new
+        row.
         """
         frame = self.rows(competition)
         updated = added = 0
@@ -206,7 +226,7 @@ class Ledger:
         if s.get("date") is not None and not hit.empty:
             when = pd.to_datetime(hit["time"], utc=True)
             date = pd.Timestamp(_iso(s["date"]))
-            hit = hit[(when <= date + _MATCH_SLACK) & (when >= date - _MATCH_SLACK)]
+            hit = hit[(when <= date + MATCH_SLACK) & (when >= date - MATCH_SLACK)]
         return hit.head(1)
 
     def set_rank(self, competition: str, rank: int, teams: int, score: float | None) -> int | None:

@@ -27,6 +27,7 @@ from kit.kaggle.errors import KaggleApiError
 from kit.kaggle.ledger import Ledger
 
 __all__ = [
+    "SubmitContext",
     "SubmitResult",
     "submit_csv",
     "submission_message",
@@ -38,6 +39,27 @@ __all__ = [
 ]
 
 MAX_MESSAGE = 500  # characters of a submission description kit sends
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitContext:
+    """Where `submit_csv` finds the test ids and the ledger, and who talks to Kaggle; every field has a default.
+
+    Attributes:
+        raw: folder with the competition's test table (default ``data/<name>/raw``).
+        store: store with the test ids, read when the raw folder has no test table (default: the competition's).
+        ledger: a `Ledger` or its path (default ``submissions/ledger.sqlite``).
+        kaggle: the client (default: a new `Kaggle`, made only when uploading).
+
+    Example:
+        >>> SubmitContext(ledger="/tmp/ledger.sqlite").kaggle is None
+        True
+    """
+
+    raw: str | Path | None = None
+    store: str | Path | None = None
+    ledger: Ledger | str | Path | None = None
+    kaggle: Kaggle | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,10 +193,7 @@ def submit_csv(
     dry_run: bool = False,
     plain_message: bool = False,
     skip_if_submitted: bool = False,
-    raw=None,
-    store=None,
-    ledger=None,
-    kaggle: Kaggle | None = None,
+    context: SubmitContext | None = None,
 ) -> SubmitResult:
     """Validate ``csv``, skip or warn about a resubmission, upload it unless ``dry_run``, record the outcome.
 
@@ -185,9 +204,7 @@ def submit_csv(
         dry_run: validate and record, do not upload.
         plain_message: send ``message`` as is.
         skip_if_submitted: do nothing when these exact bytes were already submitted.
-        raw, store: where the test ids come from (default ``data/<name>/raw``, then the store).
-        ledger: a `Ledger` or its path (default ``submissions/ledger.sqlite``).
-        kaggle: the client (default: a new `Kaggle`).
+        context: where the test ids and the ledger are, and the client (default: `SubmitContext()`).
 
     Raises:
         KitError: an invalid CSV (recorded ``invalid``) or a failed upload (recorded ``failed``).
@@ -200,7 +217,8 @@ def submit_csv(
     slug = competition_slug(adapter, "submit", f"The predictions are in {csv}.")
     if not csv.is_file():
         raise KitError(f"expected a submission CSV at {csv}, found none. Fix: pass the path `kit ensemble` printed.")
-    ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
+    context = context or SubmitContext()
+    ledger = Ledger.open(context.ledger)
     sidecar = Sidecar.read(csv)
     text = _describe(sidecar, message, plain_message, csv.name)
     record = {
@@ -212,7 +230,7 @@ def submit_csv(
         "cv_score": sidecar.cv_score,
     }
 
-    expected = expected_test_ids(adapter, raw, store)
+    expected = expected_test_ids(adapter, context.raw, context.store)
     try:
         rows, warnings = validate_csv(adapter, csv, expected)
     except KitError as e:
@@ -238,7 +256,7 @@ def submit_csv(
         return SubmitResult("dry_run", row, None, text)
     row = ledger.add(**record, status="uploading")
     try:
-        sent = upload(name, csv, text, kaggle)
+        sent = upload(name, csv, text, context.kaggle)
     except KitError as e:
         ledger.update(row, status="failed", error=str(e))
         raise

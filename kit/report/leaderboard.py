@@ -111,7 +111,6 @@ def show_leaderboard(name: str, *, ledger=None, plot=None) -> Path:
         >>> show_leaderboard("pcam")  # doctest: +SKIP
         PosixPath('submissions/pcam/cv_vs_public.png')
     """
-    ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
-    frame = ledger.rows(name)
+    frame = Ledger.open(ledger).rows(name)
     print(format_ledger(frame))
     return plot_cv_vs_public(frame, plot or paths.submissions_dir() / name / "cv_vs_public.png")

@@ -41,3 +41,9 @@ def test_verbs_have_help_with_examples():
     assert list(made) == ["kernel", "download", "submit", "leaderboard"]
     for p in made.values():
         assert "example" in p.epilog and callable(p.get_default("run"))
+
+
+def test_kernel_build_without_a_competition_says_how_to_name_one(capsys):
+    assert run_cli(["kernel", "build"]) == 2
+    out = capsys.readouterr().out
+    assert "expected a competition after `kit kernel build`, got none. Fix: " in out and "kit kernel build pcam" in out

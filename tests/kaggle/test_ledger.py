@@ -68,10 +68,19 @@ def test_add_update_rows_newest_first(tmp_path):
 
 def test_bad_columns_and_statuses_are_refused(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite")
-    with pytest.raises(KitError, match="expected ledger columns"):
+    with pytest.raises(KitError, match="expected ledger columns .* Fix: "):
         ledger.add(competition="pcam", status="dry_run", password="x")
-    with pytest.raises(KitError, match="expected a ledger status"):
+    with pytest.raises(KitError, match="expected a ledger status .* Fix: "):
         ledger.add(competition="pcam", status="great")
+
+
+def test_open_takes_a_ledger_a_path_or_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_SUBMISSIONS_DIR", str(tmp_path / "subs"))
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert Ledger.open(ledger) is ledger
+    assert Ledger.open(tmp_path / "l.sqlite").path == ledger.path == Ledger.open(str(ledger.path)).path
+    assert Ledger.open().path == Ledger.open(None).path == default_ledger()
+    assert not ledger.path.exists() and not default_ledger().exists()  # nothing is created by opening
 
 
 def test_a_damaged_file_gives_a_clear_error(tmp_path):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from kaggle_server import SLUG, api_calls, kaggle_env, make_csv, raw, run_cli  #
 
 from kit.errors import KitError
 from kit.kaggle.ledger import Ledger
-from kit.kaggle.submit import SubmitResult, submission_message, submit_csv
+from kit.kaggle.submit import SubmitContext, SubmitResult, submission_message, submit_csv
 
 
 def test_submit_uploads_and_records(kaggle_env, raw, capsys):
@@ -139,3 +141,16 @@ def test_unreadable_csv_and_sidecar_are_refused(kaggle_env, raw):
     csv.with_suffix(".json").write_text("{not json")
     with pytest.raises(KitError, match="expected JSON in the sidecar"):
         submit_csv("pcam", csv, dry_run=True)
+
+
+def test_context_names_the_raw_folder_and_the_ledger(kaggle_env, raw, tmp_path):
+    moved = Path(shutil.move(raw, tmp_path / "elsewhere"))
+    csv = make_csv(moved, kaggle_env.root / "out")
+    with pytest.raises(KitError, match="expected the test ids"):
+        submit_csv("pcam", csv, "try", dry_run=True)  # the default raw folder is gone
+    other = tmp_path / "other.sqlite"
+    result = submit_csv("pcam", csv, "try", dry_run=True, context=SubmitContext(raw=moved, ledger=Ledger(other)))
+    assert result.status == "dry_run" and Ledger(other).rows("pcam")["id"].tolist() == [result.row]
+    result = submit_csv("pcam", csv, "try", dry_run=True, context=SubmitContext(raw=moved, ledger=other))
+    assert len(Ledger(other).rows("pcam")) == 2 and Ledger().rows("pcam").empty
+    assert kaggle_env.server.calls == []
