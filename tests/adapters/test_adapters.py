@@ -177,10 +177,10 @@ def test_chunk_rows_keeps_chunks_near_pcam_size():
 
 def test_datasets_cannot_be_submitted_or_downloaded_as_competitions(tmp_path):
     from kit.kaggle.download import download_competition
-    from kit.kaggle.submit import submit_csv
+    from kit.kaggle.submit import SubmitContext, submit_csv
 
     with pytest.raises(KitError, match="nothing to submit"):
-        submit_csv("chest-xray", tmp_path / "x.csv", ledger=tmp_path / "l.sqlite")
+        submit_csv("chest-xray", tmp_path / "x.csv", context=SubmitContext(ledger=tmp_path / "l.sqlite"))
     with pytest.raises(KitError, match="kaggle datasets download -d felipekitamura/head-ct-hemorrhage"):
         download_competition("head-ct", raw=tmp_path / "raw")
 
