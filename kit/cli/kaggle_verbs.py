@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kit.cli.options import add_config_options
 from kit.errors import KitError
 
 __all__ = ["add_kaggle_verbs", "upload_once"]
@@ -139,7 +140,7 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p.add_argument("--dir", default="build/kernel", help="bundle folder (default build/kernel)")
     p.add_argument("--user", help="Kaggle username for the ids (default: from the credentials)")
     p.add_argument("--max-minutes", type=float, default=540, help="training budget in the kernel (default 540)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override baked in")
+    add_config_options(p, config_file=False, note="; baked into the kernel")
     p.add_argument("--bundle", default="kit-bundle", help="dataset slug of the source bundle")
     p.add_argument("--no-gpu", action="store_true", help="run the kernel on CPU")
     p.add_argument("-m", "--message", help="version notes for push")

@@ -12,6 +12,7 @@ import json
 import sys
 
 from kit.cli.kaggle_verbs import add_kaggle_verbs
+from kit.cli.options import add_config_options
 from kit.errors import KitError
 
 __all__ = ["main", "build_parser"]
@@ -167,27 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("config", "print the resolved, validated configuration with a description of each key")
     p.add_argument("action", choices=["show"])
     p.add_argument("competition")
-    p.add_argument("--config", help="TOML file overriding the default recipe")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. --set train.lr=1e-3 (repeatable)",
-    )
+    add_config_options(p)
     p.set_defaults(run=_cmd_config)
 
     p = verb("train", "train K cross-validated folds from the store into a run folder")
     p.add_argument("competition")
     p.add_argument("--store", help="HDF5 store (default data/<competition>/<competition>.h5)")
-    p.add_argument("--config", help="TOML file overriding the default recipe")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. --set train.lr=1e-3 (repeatable)",
-    )
+    add_config_options(p)
     p.add_argument("--folds", help="comma-separated folds to train (default all)")
     p.add_argument("--max-minutes", type=float, help="wall-clock budget shared by the folds")
     p.add_argument("--run-dir", help="run folder (default: the matching unfinished run, else a new one)")

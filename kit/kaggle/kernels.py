@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from kit.adapters.registry import get_adapter
+from kit.config import resolve_config
 from kit.errors import KitError
 
 __all__ = ["KernelBundle", "build_kernel", "push_kernel", "DRIVER_TEMPLATE"]
@@ -110,6 +111,7 @@ def build_kernel(
             f"{competition} is a Kaggle dataset ({adapter.slug}), not a competition; a kernel here "
             "attaches a competition. Fix: run kit.notebook.run in a notebook with the dataset attached."
         )
+    resolve_config(competition, overrides=list(overrides))  # a typo fails here, not hours later on Kaggle
     user = _username(user)
     root = Path(out)
     dataset_dir, notebook_dir = root / "dataset", root / "notebook"

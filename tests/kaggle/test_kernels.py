@@ -64,6 +64,12 @@ def test_locations_locally_and_inside_a_kaggle_notebook(no_kaggle_env, tmp_path)
     assert paths.kaggle_root() is None
 
 
+def test_build_checks_the_overrides_before_writing_anything(no_kaggle_env, tmp_path):
+    with pytest.raises(KitError, match="unknown config key 'train.lrr'"):
+        build_kernel("pcam", out=tmp_path / "k", user="someone", overrides=["train.lrr=1e-3"])
+    assert not (tmp_path / "k").exists()
+
+
 def test_build_writes_the_bundle_and_the_kernel(no_kaggle_env, tmp_path):
     bundle = build_kernel("pcam", out=tmp_path / "k", user="someone", max_minutes=300, overrides=["train.lr=1e-3"])
     with zipfile.ZipFile(bundle.dataset_dir / "kit_src.zip") as zf:
