@@ -108,7 +108,10 @@ def ingest(
         _write_header(h5, adapter, raw, spec)
         total = sum(len(p.ids) for p in plans.values())
         already = sum(_prepare_split(h5, plans[s]) for s in SPLITS)
-        bar = tqdm(total=total, initial=already, unit="img", desc=f"ingest {adapter.name}", disable=not progress)
+        # disable=None: a bar on a terminal, nothing in a log file
+        bar = tqdm(
+            total=total, initial=already, unit="img", desc=f"ingest {adapter.name}", disable=None if progress else True
+        )
         try:
             with BlockDecoder(spec, block, workers) as decoder:
                 for split in SPLITS:

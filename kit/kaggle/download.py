@@ -74,7 +74,8 @@ def unpack(archive, raw, progress: bool = True) -> None:
     with zipfile.ZipFile(archive) as zf:
         members = [m for m in zf.infolist() if not m.is_dir()]
         made = set()
-        for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress):
+        # disable=None: a bar on a terminal, nothing in a log file
+        for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=None if progress else True):
             target = (raw / member.filename).resolve()
             if root not in target.parents:
                 raise KitError(

@@ -29,8 +29,9 @@ def test_synth_then_ingest(tmp_path, capsys):
     raw, store = tmp_path / "raw", tmp_path / "s.h5"
     assert main(["synth", "pcam", str(raw), "--train", "20", "--test", "6", "--seed", "1"]) == 0
     assert main(["ingest", "pcam", "--raw", str(raw), "--store", str(store), "--workers", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "train 20 images, test 6 images" in out
+    captured = capsys.readouterr()
+    assert "train 20 images, test 6 images" in captured.out
+    assert "\r" not in captured.err  # no progress bar redrawn into a log file
     assert main(["ingest", "pcam", "--raw", str(raw), "--store", str(store)]) == 0
     assert "already complete" in capsys.readouterr().out
 
