@@ -1,23 +1,25 @@
 """The run folder: one per experiment, everything needed to predict, ensemble and compare.
 
 This module is the only place that knows the folder's file names and JSON keys; every other module reads and
-writes a run through ``RunFolder``. Each file has exactly one writer (the stage in brackets)::
+writes a run through ``RunFolder`` (a fold's files through ``FoldFolder``, a blend's through ``BlendFolder``).
+Each file has exactly one writer (the stage in brackets)::
 
     runs/<competition>/<YYYYmmdd-HHMMSS>_<name>/
         config.toml          fully resolved configuration; same config -> same folder          [open_run]
         augment.json         the training augmentation, albumentations' own serialisation     [train]
         folds.csv            id, fold[, group] (store order)                                  [train]
-        env.json             kit_version, git_commit, python, platform, versions, backend,    [train]
-                             device, precision, store, max_minutes
+        env.json             EnvRecord: kit_version, git_commit, python, platform, versions,  [train]
+                             backend, device, precision, store, max_minutes
         fold{k}/
             best.weights.h5  weights of the best epoch (by validation AUC)                     [train]
             history.csv      one row per epoch: epoch, loss, lr, val_auc, val_loss            [train]
                              (val_* empty on epochs that skip validation, see train.val_every)
             valid_pred.npy   the best epoch's predictions of the fold's validation rows       [train]
             last.keras       resume point: model and optimizer after the last epoch           [train]
-            state.json       resume point: epoch, step, elapsed_s, best_auc, best_epoch, ...  [train]
+            state.json       resume point, FoldState: epoch, step, elapsed_s, best_auc,       [train]
+                             best_epoch, stopped, plateau_scale, plateau_best, plateau_wait
             done.json        the fold finished: fold, best_auc, best_epoch, epochs, minutes,  [train]
-                             stopped (last.keras is deleted then)
+                             stopped, finished (time; last.keras is deleted then)
         oof.csv              id, fold, target, pred: every train id once, no TTA              [train, all folds done]
         metrics.json         metric, fold_auc {fold: AUC}, oof_auc (null until every fold is  [train]
                              done), missing_folds
@@ -27,11 +29,21 @@ writes a run through ``RunFolder``. Each file has exactly one writer (the stage 
         test_pred.csv        id, pred: the folds' average                                     [predict]
         oof_tta.csv          id, fold, target, pred: out-of-fold predictions made with TTA    [predict --oof]
         predict.json         tta, folds, fold_average (of test_pred.csv); oof_tta and         [predict]
-                             oof_auc_tta (of oof_tta.csv; null without --oof)
+                             oof_auc_tta (of oof_tta.csv; null without --oof); fold_stamps
+                             {fold: stamp of its done.json} of the folds predicted with
+    runs/<competition>/ensembles/<YYYYmmdd-HHMMSS>_<method>_<n>runs/                           [ensemble]
+        weights.json         method, oof_auc (the blend's), weights {member: weight}, members, history
+        members.csv          name, path, oof_auc, weight
+        oof.csv              id, target, pred: the blended out-of-fold predictions (folds.csv order)
+        test_pred.csv        id, pred: the blended test predictions (submission order)
+
+Predictions go stale when a fold is trained again: predict.json's ``fold_stamps`` then differ from the folds'
+(``PredictRecord.changed_folds``), so ``kit predict`` redoes its work and ``kit ensemble`` refuses the run.
 
 Runs made before this layout are still read: an ``oof.csv`` with a ``pred_plain`` column (then ``pred`` held
 the TTA predictions), and metrics.json keys ``folds`` (per-fold AUC), ``test_tta``/``tta``, ``test_folds``,
-``oof_tta`` and ``oof_auc_tta`` (then written by prediction into metrics.json).
+``oof_tta`` and ``oof_auc_tta`` (then written by prediction into metrics.json); without ``fold_stamps`` the
+predictions are taken as current.
 
 Example:
     >>> run = RunFolder("runs/pcam/20261124-101500_compact_cnn")
@@ -42,7 +54,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -53,12 +64,16 @@ import pandas as pd
 from kit import paths
 from kit.config import Config, config_from_dict, identity
 from kit.errors import KitError
+from kit.run_fold import FoldDone, FoldFolder, FoldState, known_fields, read_json, write_json
 from kit.tomlfile import dump_toml, load_toml
 
 __all__ = [
     "RunFolder",
     "FoldFolder",
+    "FoldState",
     "FoldDone",
+    "BlendFolder",
+    "EnvRecord",
     "RunMetrics",
     "PredictRecord",
     "open_run",
@@ -68,21 +83,6 @@ __all__ = [
 ]
 
 CONFIG = "config.toml"
-
-
-def write_json(path, data) -> None:
-    """Write JSON atomically: a reader never sees half a file, even after kill -9.
-
-    Example:
-        >>> write_json("runs/pcam/x/metrics.json", {"oof_auc": 0.95})  # doctest: +SKIP
-    """
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _read_table(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFrame:
@@ -102,15 +102,19 @@ def _read_table(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFr
 
 
 @dataclasses.dataclass(frozen=True)
-class FoldDone:
-    """done.json: how a finished fold ended."""
+class EnvRecord:
+    """env.json: what a run was trained with and on. Keys missing from an older file read as None (or empty)."""
 
-    fold: int
-    best_auc: float
-    best_epoch: int
-    epochs: int
-    minutes: float
-    stopped: str
+    kit_version: str | None = None
+    git_commit: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    versions: dict = dataclasses.field(default_factory=dict)  # package -> version
+    backend: str | None = None
+    device: dict = dataclasses.field(default_factory=dict)  # kind, count, names
+    precision: str | None = None
+    store: str | None = None  # the HDF5 store trained on
+    max_minutes: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,41 +140,41 @@ class PredictRecord:
     fold_average: str = "mean"
     oof_tta: str | None = None  # TTA of oof_tta.csv; None when the OOF rows were not re-scored
     oof_auc_tta: float | None = None
+    fold_stamps: dict | None = None  # {fold: FoldFolder.stamp()} when predicting; None before stamps were kept
+
+    def changed_folds(self, stamps: dict) -> list[int]:
+        """The folds trained again, deleted or newly finished since this record, given the current
+        ``RunFolder.fold_stamps()``; [] for a record made before stamps were kept (taken as current).
+
+        Example:
+            >>> PredictRecord("d4", [0, 1], fold_stamps={"0": "a", "1": "b"}).changed_folds({"0": "a", "1": "c"})
+            [1]
+        """
+        if self.fold_stamps is None:
+            return []
+        folds = set(stamps) | set(self.fold_stamps)
+        return sorted(int(f) for f in folds if stamps.get(f) != self.fold_stamps.get(f))
 
 
-class FoldFolder:
-    """The files of one fold folder, ``fold{k}/`` (see the module docstring)."""
+class BlendFolder:
+    """The files of a blend folder, ``runs/<competition>/ensembles/<time>_<method>_<n>runs/`` (module docstring).
+
+    Example:
+        >>> BlendFolder("runs/pcam/ensembles/20261124-101500_hill_2runs").weights.name
+        'weights.json'
+    """
 
     def __init__(self, path):
-        self.dir = Path(path)
-        self.best_weights = self.dir / "best.weights.h5"
-        self.history = self.dir / "history.csv"
-        self.valid_pred = self.dir / "valid_pred.npy"
-        self.resume_model = self.dir / "last.keras"
-        self.resume_model_tmp = self.dir / "last-tmp.keras"  # written first, then renamed: never half a file
-        self.state = self.dir / "state.json"
-        self.done = self.dir / "done.json"
+        self.path = Path(path)
+        self.weights = self.path / "weights.json"
+        self.members = self.path / "members.csv"
+        self.oof = self.path / "oof.csv"
+        self.test_pred = self.path / "test_pred.csv"
 
-    def is_done(self) -> bool:
-        return self.done.exists()
-
-    def read_state(self) -> dict:
-        return _read_json(self.state) or {}
-
-    def write_state(self, state: dict) -> None:
-        write_json(self.state, state)
-
-    def read_done(self) -> FoldDone:
-        return FoldDone(**json.loads(self.done.read_text()))
-
-    def write_done(self, done: FoldDone) -> None:
-        write_json(self.done, dataclasses.asdict(done))
-
-    def read_valid_pred(self) -> np.ndarray:
-        return np.load(self.valid_pred)
-
-    def write_valid_pred(self, pred: np.ndarray) -> None:
-        np.save(self.valid_pred, pred)
+    @classmethod
+    def new(cls, competition_runs, method: str, n_runs: int) -> BlendFolder:
+        """A new blend folder (not made yet) under ``competition_runs`` (runs/<competition>/), named by the time."""
+        return cls(Path(competition_runs) / "ensembles" / f"{time.strftime('%Y%m%d-%H%M%S')}_{method}_{n_runs}runs")
 
 
 class RunFolder:
@@ -221,6 +225,11 @@ class RunFolder:
     def fold(self, k: int) -> FoldFolder:
         return FoldFolder(self.path / f"fold{k}")
 
+    def fold_stamps(self) -> dict[str, str]:
+        """{fold: stamp} of every finished fold (``FoldFolder.stamp``), fold numbers as strings (JSON keys)."""
+        done = [p.parent for p in sorted(self.path.glob("fold*/done.json")) if p.parent.name[4:].isdigit()]
+        return {d.name[4:]: FoldFolder(d).stamp() for d in done}
+
     def test_fold_path(self, k: int) -> Path:
         return self.path / f"test_fold{k}.npy"
 
@@ -246,16 +255,17 @@ class RunFolder:
         folds.to_csv(self.folds_path, index=False)
 
     # env.json
-    def read_env(self) -> dict:
-        return _read_json(self.env_path) or {}
+    def read_env(self) -> EnvRecord | None:
+        raw = read_json(self.env_path)
+        return None if raw is None else EnvRecord(**known_fields(EnvRecord, raw))
 
-    def write_env(self, env: dict) -> None:
-        write_json(self.env_path, env)
+    def write_env(self, env: EnvRecord) -> None:
+        write_json(self.env_path, dataclasses.asdict(env))
 
     def store(self) -> Path | None:
-        """The store the run was trained on (from env.json)."""
-        store = self.read_env().get("store")
-        return Path(store) if store else None
+        """The store the run was trained on (from env.json), or None."""
+        env = self.read_env()
+        return Path(env.store) if env is not None and env.store else None
 
     # oof.csv (training, plain) and oof_tta.csv (prediction, with TTA)
     def write_oof(self, folds: pd.DataFrame, target: np.ndarray, pred: np.ndarray) -> None:
@@ -285,6 +295,10 @@ class RunFolder:
                 return legacy.drop(columns="pred_plain")
         return None
 
+    def oof_tta_source(self) -> Path:
+        """The file ``read_oof_tta`` reads: oof_tta.csv, or oof.csv in a run made before it."""
+        return self.oof_tta_path if self.oof_tta_path.exists() else self.oof_path
+
     # metrics.json
     def write_metrics(self, metrics: RunMetrics) -> None:
         write_json(
@@ -298,7 +312,7 @@ class RunFolder:
         )
 
     def read_metrics(self) -> RunMetrics | None:
-        raw = _read_json(self.metrics_path)
+        raw = read_json(self.metrics_path)
         if raw is None:
             return None
         per_fold = raw.get("fold_auc", raw.get("folds"))  # "folds" before this layout
@@ -314,9 +328,6 @@ class RunFolder:
     def write_test_fold(self, k: int, pred: np.ndarray) -> None:
         np.save(self.test_fold_path(k), pred)
 
-    def read_test_fold(self, k: int) -> np.ndarray:
-        return np.load(self.test_fold_path(k))
-
     def write_test_pred(self, ids, pred: np.ndarray) -> None:
         pd.DataFrame({"id": ids, "pred": pred}).to_csv(self.test_pred_path, index=False)
 
@@ -329,10 +340,10 @@ class RunFolder:
 
     def read_predict_record(self) -> PredictRecord | None:
         """How the test predictions were made; None when ``kit predict`` has not run."""
-        raw = _read_json(self.predict_path)
+        raw = read_json(self.predict_path)
         if raw is not None:
-            return PredictRecord(**raw)
-        legacy = _read_json(self.metrics_path) or {}  # before predict.json prediction wrote into metrics.json
+            return PredictRecord(**known_fields(PredictRecord, raw))
+        legacy = read_json(self.metrics_path) or {}  # before predict.json prediction wrote into metrics.json
         tta = legacy.get("test_tta", legacy.get("tta"))
         if tta is None:
             return None

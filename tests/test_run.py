@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from kit.errors import KitError
-from kit.run import FoldDone, PredictRecord, RunFolder, RunMetrics, write_json
+from kit.run import BlendFolder, EnvRecord, FoldDone, FoldState, PredictRecord, RunFolder, RunMetrics, write_json
 
 
 def test_the_constructor_only_checks_the_path(tmp_path):
@@ -40,8 +40,62 @@ def test_every_file_round_trips(tmp_path):
     done = FoldDone(fold=0, best_auc=0.9, best_epoch=3, epochs=4, minutes=0.5, stopped="epochs done")
     run.fold(0).write_done(done)
     assert run.fold(0).is_done() and run.fold(0).read_done() == done and not run.fold(1).is_done()
-    run.write_env({"store": "data/pcam/pcam.h5"})
-    assert str(run.store()) == "data/pcam/pcam.h5"
+    run.fold(0).write_state(FoldState(epoch=3, step=30, best_auc=0.9, best_epoch=2))
+    assert run.fold(0).read_state() == FoldState(epoch=3, step=30, best_auc=0.9, best_epoch=2)
+    assert run.fold(1).read_state() == FoldState()  # no state.json yet: a fresh fold
+    env = EnvRecord(kit_version="1.0", precision="float32", store="data/pcam/pcam.h5", versions={"keras": "3.5"})
+    run.write_env(env)
+    assert run.read_env() == env and str(run.store()) == "data/pcam/pcam.h5"
+
+
+def test_json_files_of_other_kit_versions_read(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.fold(0).dir.mkdir(parents=True)
+    assert run.read_env() is None and run.store() is None
+    write_json(run.env_path, {"store": "s.h5", "precision": "float32", "key_of_a_later_kit": 1})
+    assert run.read_env() == EnvRecord(store="s.h5", precision="float32")
+    done = {"fold": 0, "best_auc": 0.9, "best_epoch": 3, "epochs": 4, "minutes": 0.5, "stopped": "epochs done"}
+    write_json(run.fold(0).done, done)  # no "finished": made before it was recorded
+    assert run.fold(0).read_done() == FoldDone(**done, finished=None)
+    write_json(run.fold(0).state, {"epoch": 2, "step": 20, "elapsed_s": 3.0, "stopped": "time budget"})
+    assert run.fold(0).read_state() == FoldState(epoch=2, step=20, elapsed_s=3.0, stopped="time budget")
+
+
+def test_fold_stamps_tell_which_folds_were_trained_again(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    for k in (0, 1):
+        run.fold(k).dir.mkdir(parents=True)
+        run.fold(k).write_done(FoldDone(k, 0.9, 3, 4, 0.5, "epochs done", finished=f"2026-01-01T00:00:0{k}"))
+    record = PredictRecord(tta="d4", folds=[0, 1], fold_stamps=run.fold_stamps())
+    assert set(record.fold_stamps) == {"0", "1"} and record.changed_folds(run.fold_stamps()) == []
+    run.write_predict_record(record)
+    assert run.read_predict_record() == record
+    run.fold(1).write_done(FoldDone(1, 0.9, 3, 4, 0.5, "epochs done", finished="2026-01-02T00:00:00"))  # same
+    assert record.changed_folds(run.fold_stamps()) == [1]  # scores, trained again later: a new stamp
+    run.fold(0).done.unlink()
+    assert record.changed_folds(run.fold_stamps()) == [0, 1]
+    assert PredictRecord(tta="d4", folds=[0, 1]).changed_folds({}) == []  # made before stamps: taken as current
+
+
+def test_history_logger_drops_the_rows_of_epochs_not_checkpointed(tmp_path):
+    fold = RunFolder(tmp_path / "run").fold(0)
+    fold.dir.mkdir(parents=True)
+    pd.DataFrame({"epoch": [0, 1, 2], "loss": [0.7, 0.6, 0.5]}).to_csv(fold.history, index=False)
+    logger = fold.history_logger(epochs=2)  # epoch 2 was logged, then killed before its checkpoint
+    assert pd.read_csv(fold.history)["epoch"].tolist() == [0, 1] and logger.append
+    fold.history_logger(epochs=2)
+    assert len(pd.read_csv(fold.history)) == 2
+
+
+def test_blend_folder_names(tmp_path):
+    blend = BlendFolder.new(tmp_path / "runs" / "pcam", "hill", 2)
+    assert blend.path.parent == tmp_path / "runs" / "pcam" / "ensembles" and blend.path.name.endswith("_hill_2runs")
+    assert [p.name for p in (blend.weights, blend.members, blend.oof, blend.test_pred)] == [
+        "weights.json",
+        "members.csv",
+        "oof.csv",
+        "test_pred.csv",
+    ]
 
 
 def test_write_json_leaves_no_temporary_file(tmp_path):

@@ -2,13 +2,10 @@
 AUC) and write the submission CSV with its sidecar (``blend_and_submit``).
 
 A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
-``test_pred.csv``. Runs are blended only when they share the same folds (same ids, same fold per id): OOF
-predictions of different splits cannot be compared or weighted honestly. The blend folder (``write_ensemble``)::
-
-    weights.json   method, blend OOF AUC, weights (run name -> weight), hill-climbing history
-    members.csv    name, path, oof_auc, weight
-    oof.csv        id, target, pred   (blended out-of-fold predictions, folds.csv order)
-    test_pred.csv  id, pred           (blended test predictions, submission order)
+``test_pred.csv`` with the folds as they are now. Runs are blended only when they share the same folds (same ids,
+same fold per id): OOF predictions of different splits cannot be compared or weighted honestly. The blend is saved
+in a blend folder, ``runs/<competition>/ensembles/<time>_<method>_<n>runs/`` (``write_ensemble``; its files are
+listed in ``kit.run``'s docstring).
 
 Example:
     >>> from kit.infer.ensemble import blend_and_submit, ensemble_runs, format_report
@@ -25,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +33,7 @@ from kit.adapters.registry import get_adapter
 from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
 from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
-from kit.run import RunFolder, load_run_config
+from kit.run import BlendFolder, RunFolder, load_run_config
 
 __all__ = [
     "RunPredictions",
@@ -68,7 +64,7 @@ class RunPredictions:
     target: pd.Series  # label per train id, folds.csv order
     test: pd.Series  # test prediction per test id, test_pred.csv (submission) order
     competition: str | None = None
-    tta: str | None = None
+    tta: str | None = None  # TTA of the test predictions (predict.json); the submission's sidecar lists it
 
     @property
     def oof_auc(self) -> float:
@@ -149,33 +145,45 @@ def load_run(run_dir) -> RunPredictions:
     """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``).
 
     The OOF predictions are the TTA ones when ``kit predict --oof`` made them (then they were made the same way
-    as the test predictions), else the plain ones training wrote.
+    as the test predictions), else the plain ones training wrote. Refuses a run with a fold trained again since
+    ``kit predict`` ran (its test predictions, and TTA OOF rows, come from the old models).
     """
     run = RunFolder(run_dir)
     if not run.path.is_dir():
         raise KitError(f"expected a run folder at {run.path}, found none. Fix: pass a folder made by `kit train`.")
     folds = run.read_folds()[["id", "fold"]]
     plain = run.read_oof()
-    oof = run.read_oof_tta()
-    oof = plain if oof is None else oof
+    record = run.read_predict_record()
+    changed = record.changed_folds(run.fold_stamps()) if record is not None else []
+    if changed:
+        # Refused, not blended from oof.csv: test_pred.csv is stale too, so a fallback would still submit the old
+        # models' test predictions; a competitor expects weights, CV and submission from the models just trained.
+        stale = " and ".join(p.name for p in (run.test_pred_path, run.oof_tta_path) if p.exists())
+        raise KitError(
+            f"expected {stale or run.predict_path.name} of {run.path} made by its folds as they are now, got "
+            f"predictions made before fold(s) {changed} were trained again (or removed). "
+            f"Fix: run `kit predict {run.path} --oof`."
+        )
+    oof, oof_path = run.read_oof_tta(), run.oof_tta_source()
+    if oof is None:
+        oof, oof_path = plain, run.oof_path
     test = run.read_test_pred()
     if set(oof["id"]) != set(folds["id"]):
         missing = sorted(set(folds["id"]) - set(oof["id"]))
         raise KitError(
-            f"{run.oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
+            f"{oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
             f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes)."
         )
     oof = oof.set_index("id").loc[folds["id"]]
     if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
-        raise KitError(f"{run.oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
-    for frame, path in ((oof, run.oof_path), (test, run.test_pred_path)):
+        raise KitError(f"{oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
+    for frame, path in ((oof, oof_path), (test, run.test_pred_path)):
         if not np.isfinite(frame["pred"].to_numpy(dtype=np.float64)).all():
             raise KitError(
                 f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
                 f"rerun `kit predict {run.path}`."
             )
     competition = run.read_config().competition if run.config_path.exists() else None
-    record = run.read_predict_record()
     return RunPredictions(
         name=run.name,
         path=run.path,
@@ -260,7 +268,7 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     if method not in METHODS:
         raise KitError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}. Fix: --method mean.")
     if hill_iterations < 1:
-        raise KitError(f"expected hill_iterations >= 1, got {hill_iterations}.")
+        raise KitError(f"expected hill_iterations >= 1, got {hill_iterations}. Fix: leave it at its default, 50.")
     runs = [r if isinstance(r, RunPredictions) else load_run(r) for r in run_dirs]
     if not runs:
         raise KitError("expected at least one run folder to blend, got none. Fix: kit ensemble RUN_DIR [RUN_DIR ...].")
@@ -301,11 +309,12 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
 
 
 def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
-    """Write weights.json, members.csv, oof.csv and test_pred.csv into ``out_dir``; return their paths by name."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {name: out / name for name in ("weights.json", "members.csv", "oof.csv", "test_pred.csv")}
-    files["weights.json"].write_text(
+    """Write the blend folder ``out_dir`` (``kit.run.BlendFolder``); return its files' paths by name (``weights``,
+    ``members``, ``oof``, ``test_pred``)."""
+    blend = BlendFolder(out_dir)
+    blend.path.mkdir(parents=True, exist_ok=True)
+    files = {"weights": blend.weights, "members": blend.members, "oof": blend.oof, "test_pred": blend.test_pred}
+    files["weights"].write_text(
         json.dumps(
             {
                 "method": result.method,
@@ -320,10 +329,10 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     )
     pd.DataFrame(
         [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight} for m in result.members]
-    ).to_csv(files["members.csv"], index=False)
-    result.oof.to_csv(files["oof.csv"], index=False)
-    result.test.to_csv(files["test_pred.csv"], index=False)
-    return {name.split(".")[0]: path for name, path in files.items()}
+    ).to_csv(files["members"], index=False)
+    result.oof.to_csv(files["oof"], index=False)
+    result.test.to_csv(files["test_pred"], index=False)
+    return files
 
 
 def format_report(result: EnsembleResult) -> str:
@@ -350,13 +359,18 @@ def blend_and_submit(
         raise KitError(f"expected runs of one competition, got {sorted(competitions)}. Fix: blend each separately.")
     competition = competitions.pop()
     adapter = get_adapter(competition)
-    result = ensemble_runs(runs, method=method)
+    store = RunFolder(runs[0]).store()
+    if store is None:
+        raise KitError(
+            f"expected env.json with the store in {runs[0]}, found none (the submission's ids are checked against "
+            f"the store's test split). Fix: rerun `kit train` for that run (finished folds are skipped)."
+        )
+    loaded = [load_run(r) for r in runs]
+    result = ensemble_runs(loaded, method=method)
     name = name or "+".join(r.name.split("_", 1)[-1] for r in runs)
-    blend_dir = runs[0].parent / "ensembles" / f"{time.strftime('%Y%m%d-%H%M%S')}_{method}_{len(runs)}runs"
+    blend = BlendFolder.new(runs[0].parent, method, len(runs))
     if verbose:
         print(format_report(result))
-    store = RunFolder(runs[0]).store()
-    records = [RunFolder(r).read_predict_record() for r in runs]
     sidecar = Sidecar(
         competition=competition,
         runs=tuple(str(r) for r in runs),
@@ -364,8 +378,8 @@ def blend_and_submit(
         weights=result.weights,
         cv_score=result.oof_auc,
         member_cv={m.name: m.oof_auc for m in result.members},
-        tta=sorted({rec.tta if rec else "none" for rec in records}),
-        blend_dir=str(blend_dir),
+        tta=sorted({r.tta or "none" for r in loaded}),
+        blend_dir=str(blend.path),
     )
     out_dir = Path(out_dir or paths.submissions_dir())
     earlier = set((out_dir / competition).glob("*.csv"))
@@ -383,7 +397,7 @@ def blend_and_submit(
     )
     written = csv not in earlier
     if written:
-        write_ensemble(result, blend_dir)
+        write_ensemble(result, blend.path)
     if verbose:
         state = "submission" if written else "identical submission already written, kept"
         print(f"{state}: {csv}  (CV {result.oof_auc:.4f}, {method} of {len(runs)} run(s))")

@@ -46,7 +46,7 @@ class PredictResult:
 
 def tta_views(tta: str) -> tuple[int, ...]:
     if tta not in TTA_MODES:
-        raise KitError(f"expected --tta one of {', '.join(TTA_MODES)}; got {tta!r}.")
+        raise KitError(f"expected --tta one of {', '.join(TTA_MODES)}; got {tta!r}. Fix: e.g. --tta {TTA_MODES[0]}.")
     return tuple(D4_VIEWS) if tta == "d4" else (0,)
 
 
@@ -70,7 +70,7 @@ def predict_run(
 
     Writes ``test_fold{k}.npy``, ``test_pred.csv`` (id, pred: fold average), ``predict.json`` and, with ``oof``,
     ``oof_tta.csv`` (the OOF rows predicted the same way as the test rows). Skips the work when the same TTA was
-    already applied with the same folds unless ``force``.
+    already applied with the same folds, none trained again since (``PredictRecord.fold_stamps``), unless ``force``.
     """
     run = RunFolder(run_dir)
     cfg = run.read_config()
@@ -90,8 +90,10 @@ def predict_run(
     with open_store(store) as h5:
         test_ids = read_table(h5, "test")["id"]
         image_shape = h5["test/images"].shape[1:]
+    stamps = run.fold_stamps()
     before = run.read_predict_record()
-    done_before = before is not None and before.tta == tta and before.folds == folds
+    changed = before.changed_folds(stamps) if before is not None else []  # trained again since: redo
+    done_before = before is not None and not changed and before.tta == tta and before.folds == folds
     if (
         not force
         and done_before
@@ -122,15 +124,22 @@ def predict_run(
             )
         keras.backend.clear_session()
     run.write_test_pred(test_ids, average_folds(np.stack(test_matrix), cfg.predict.fold_average))
-    # OOF predictions made earlier stay described until they are remade
-    oof_tta, oof_auc_tta = (before.oof_tta, before.oof_auc_tta) if before is not None else (None, None)
+    # OOF predictions made earlier stay described until they are remade, unless a fold changed since (stale)
+    oof_tta, oof_auc_tta = (before.oof_tta, before.oof_auc_tta) if before is not None and not changed else (None, None)
+    if changed and not oof:
+        run.oof_tta_path.unlink(missing_ok=True)
     if oof:
         plain = run.read_oof().set_index("id").loc[table["id"]].reset_index()
         run.write_oof_tta(plain, oof_pred)
         oof_tta, oof_auc_tta = tta, float(roc_auc_score(plain["target"], oof_pred))
     run.write_predict_record(
         PredictRecord(
-            tta=tta, folds=folds, fold_average=cfg.predict.fold_average, oof_tta=oof_tta, oof_auc_tta=oof_auc_tta
+            tta=tta,
+            folds=folds,
+            fold_average=cfg.predict.fold_average,
+            oof_tta=oof_tta,
+            oof_auc_tta=oof_auc_tta,
+            fold_stamps=stamps,
         )
     )
     return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, oof_auc_tta if oof else None)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from kit.run import FoldFolder
+from kit.run import FoldFolder, FoldState
 
 __all__ = [
     "ValidationAUC",
@@ -46,7 +46,7 @@ class ValidationAUC(keras.callbacks.Callback):
     training weights are put back afterwards.
     """
 
-    def __init__(self, valid, target, files: FoldFolder, state, every=1, patience=0, last_epoch=None):
+    def __init__(self, valid, target, files: FoldFolder, state: FoldState, every=1, patience=0, last_epoch=None):
         super().__init__()
         self.valid, self.target, self.files = valid, np.asarray(target, np.float32), files
         self.state, self.every, self.patience, self.last_epoch = state, max(1, every), patience, last_epoch
@@ -74,17 +74,17 @@ class ValidationAUC(keras.callbacks.Callback):
             # a diverged model must not become "best"; stop the fold and keep the previous best
             logs["val_auc"] = float("nan")
             self.model.stop_training = True
-            self.state["stopped"] = "non-finite predictions (diverged; lower train.lr)"
+            self.state.stopped = "non-finite predictions (diverged; lower train.lr)"
             return
         auc = float(roc_auc_score(self.target, pred)) if len(np.unique(self.target)) > 1 else float("nan")
         logs["val_auc"], logs["val_loss"] = auc, binary_log_loss(self.target, pred)
-        if self.state.get("best_auc") is None or auc > self.state["best_auc"]:
-            self.state.update(best_auc=auc, best_epoch=epoch + 1)
+        if self.state.best_auc is None or auc > self.state.best_auc:
+            self.state.best_auc, self.state.best_epoch = auc, epoch + 1
             self.model.save_weights(self.files.best_weights)
             self.files.write_valid_pred(pred)
-        elif self.patience and epoch + 1 - self.state["best_epoch"] >= self.patience:
+        elif self.patience and epoch + 1 - self.state.best_epoch >= self.patience:
             self.model.stop_training = True
-            self.state["stopped"] = f"early stopping (no better val AUC for {self.patience} epochs)"
+            self.state.stopped = f"early stopping (no better val AUC for {self.patience} epochs)"
 
 
 def schedule_factor(progress: float, step: int, warmup_steps: int) -> float:
@@ -101,29 +101,29 @@ class CosineTimeSchedule(keras.callbacks.Callback):
     mid-schedule at a high learning rate.
     """
 
-    def __init__(self, base_lr, total_steps, warmup_steps, state, seconds=None):
+    def __init__(self, base_lr, total_steps, warmup_steps, state: FoldState, seconds=None):
         super().__init__()
         self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
         self.state, self.seconds = state, seconds
 
     def on_train_begin(self, logs=None):
-        self.started = time.monotonic() - self.state.get("elapsed_s", 0.0)
+        self.started = time.monotonic() - self.state.elapsed_s
 
     def progress(self) -> float:
-        by_steps = self.state["step"] / self.total_steps
+        by_steps = self.state.step / self.total_steps
         by_time = (time.monotonic() - self.started) / self.seconds if self.seconds else 0.0
         return max(by_steps, by_time)
 
     def on_train_batch_begin(self, batch, logs=None):
-        factor = schedule_factor(self.progress(), self.state["step"], self.warmup_steps)
+        factor = schedule_factor(self.progress(), self.state.step, self.warmup_steps)
         self.model.optimizer.learning_rate = self.base_lr * factor
 
     def on_train_batch_end(self, batch, logs=None):
-        self.state["step"] += 1
-        self.state["elapsed_s"] = time.monotonic() - self.started
+        self.state.step += 1
+        self.state.elapsed_s = time.monotonic() - self.started
         if self.progress() >= 1.0:
             self.model.stop_training = True
-            self.state.setdefault("stopped", "schedule complete")
+            self.state.stopped = self.state.stopped or "schedule complete"
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -141,18 +141,18 @@ class PlateauSchedule(CosineTimeSchedule):
         self.patience, self.factor = patience, factor
 
     def on_train_batch_begin(self, batch, logs=None):
-        warm = min(1.0, (self.state["step"] + 1) / self.warmup_steps) if self.warmup_steps else 1.0
-        self.model.optimizer.learning_rate = self.base_lr * warm * self.state.setdefault("plateau_scale", 1.0)
+        warm = min(1.0, (self.state.step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        self.model.optimizer.learning_rate = self.base_lr * warm * self.state.plateau_scale
 
     def on_epoch_end(self, epoch, logs=None):
         auc = (logs or {}).get("val_auc", float("nan"))
         if np.isfinite(auc):
-            if auc > self.state.setdefault("plateau_best", -1.0):
-                self.state.update(plateau_best=auc, plateau_wait=0)
+            if auc > self.state.plateau_best:
+                self.state.plateau_best, self.state.plateau_wait = auc, 0
             else:
-                self.state["plateau_wait"] = self.state.get("plateau_wait", 0) + 1
-                if self.state["plateau_wait"] >= self.patience:
-                    self.state.update(plateau_scale=self.state["plateau_scale"] * self.factor, plateau_wait=0)
+                self.state.plateau_wait += 1
+                if self.state.plateau_wait >= self.patience:
+                    self.state.plateau_scale, self.state.plateau_wait = self.state.plateau_scale * self.factor, 0
         super().on_epoch_end(epoch, logs)
 
 
@@ -160,12 +160,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
     """After every epoch saves the model with its optimizer (``last.keras``) and the fold state (``state.json``),
     both atomically, so a killed fold continues from its last finished epoch."""
 
-    def __init__(self, files: FoldFolder, state):
+    def __init__(self, files: FoldFolder, state: FoldState):
         super().__init__()
         self.files, self.state = files, state
 
     def on_epoch_end(self, epoch, logs=None):
-        self.state["epoch"] = epoch + 1
+        self.state.epoch = epoch + 1
         self.model.save(self.files.resume_model_tmp)
         os.replace(self.files.resume_model_tmp, self.files.resume_model)
         self.files.write_state(self.state)
@@ -174,14 +174,14 @@ class ResumeCheckpoint(keras.callbacks.Callback):
 class GlobalDeadline(keras.callbacks.Callback):
     """Stops the fold after the current batch once the run's wall-clock deadline has passed."""
 
-    def __init__(self, deadline, state):
+    def __init__(self, deadline, state: FoldState):
         super().__init__()
         self.deadline, self.state = deadline, state
 
     def on_train_batch_end(self, batch, logs=None):
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.model.stop_training = True
-            self.state["stopped"] = "time budget (--max-minutes) spent"
+            self.state.stopped = "time budget (--max-minutes) spent"
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -193,14 +193,14 @@ class EpochLog(keras.callbacks.Callback):
         fold 0  epoch 3  loss 0.4121  val AUC 0.9012 (best 0.9012)  lr 1.8e-03  1.2 of 6.0 min (4.8 left)
     """
 
-    def __init__(self, fold, state, last_epoch, seconds=None, steps=None, live=None):
+    def __init__(self, fold, state: FoldState, last_epoch, seconds=None, steps=None, live=None):
         super().__init__()
         self.fold, self.state, self.last_epoch, self.seconds, self.steps = fold, state, last_epoch, seconds, steps
         self.live = sys.stdout.isatty() if live is None else live
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        self.started = time.monotonic() - self.state.get("elapsed_s", 0.0)
+        self.started = time.monotonic() - self.state.elapsed_s
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.live and self.steps:
@@ -220,7 +220,7 @@ class EpochLog(keras.callbacks.Callback):
             parts.append(f"loss {float(logs['loss']):.4f}")
         auc = logs.get("val_auc")
         if auc is not None and np.isfinite(auc):  # NaN: this epoch did not validate (train.val_every)
-            best = self.state.get("best_auc")
+            best = self.state.best_auc
             parts.append(f"val AUC {auc:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
         if "lr" in logs:
             parts.append(f"lr {float(logs['lr']):.1e}")

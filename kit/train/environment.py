@@ -1,8 +1,9 @@
-"""env.json's contents: versions, git commit, device and precision, enough to tell two runs' conditions apart.
+"""env.json's contents (``kit.run.EnvRecord``): versions, git commit, device and precision, enough to tell two
+runs' conditions apart.
 
 Example:
     >>> from kit.train.device import detect_device
-    >>> environment(detect_device(), "float32", "data/pcam/pcam.h5", None)["precision"]  # doctest: +SKIP
+    >>> environment(detect_device(), "float32", "data/pcam/pcam.h5", None).precision  # doctest: +SKIP
     'float32'
 """
 
@@ -14,13 +15,14 @@ from importlib import metadata
 from pathlib import Path
 
 import kit
+from kit.run import EnvRecord
 
 __all__ = ["environment"]
 
 PACKAGES = ("keras", "tensorflow", "jax", "albumentations", "numpy", "h5py", "scikit-learn", "opencv-python-headless")
 
 
-def environment(device, precision: str, store, max_minutes) -> dict:
+def environment(device, precision: str, store, max_minutes) -> EnvRecord:
     """What ``RunFolder.write_env`` stores: package versions, git commit, device, precision, store, budget."""
     versions = {}
     for package in PACKAGES:
@@ -28,18 +30,18 @@ def environment(device, precision: str, store, max_minutes) -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             pass
-    return {
-        "kit_version": kit.__version__,
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "backend": device.backend,
-        "device": {"kind": device.kind, "count": device.count, "names": list(device.names)},
-        "precision": precision,
-        "store": str(store),
-        "max_minutes": max_minutes,
-    }
+    return EnvRecord(
+        kit_version=kit.__version__,
+        git_commit=_git_commit(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        versions=versions,
+        backend=device.backend,
+        device={"kind": device.kind, "count": device.count, "names": list(device.names)},
+        precision=precision,
+        store=str(store),
+        max_minutes=max_minutes,
+    )
 
 
 def _git_commit() -> str | None:

@@ -8,13 +8,14 @@ when that share is spent. Rerunning skips finished folds and resumes an interrup
 Example:
     >>> from kit.train.loop import train
     >>> result = train("pcam", store="data/pcam/pcam.h5", overrides=["train.epochs=2"], max_minutes=5)  # doctest: +SKIP
-    >>> result.oof_auc  # doctest: +SKIP
-    0.93
+    >>> result.oof_auc, result.complete, result.run_dir.name  # doctest: +SKIP
+    (0.93, True, '20261124-101500_compact_cnn')
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from pathlib import Path
 
@@ -47,22 +48,15 @@ from kit.train.folds import check_folds, fold_rows, make_folds
 from kit.train.loader import StoreDataset, fits_in_memory
 from kit.train.plots import plot_run
 
-__all__ = ["train", "CVResult", "class_weights", "format_table"]
+__all__ = ["train", "TrainResult", "class_weights", "format_table"]
 
 
-@dataclasses.dataclass
-class CVResult:
-    """What a training call leaves: the run folder, per-fold validation AUC, the OOF AUC (None until every fold
-    is done) and the folds still missing."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainResult(RunMetrics):
+    """What a training call leaves: the run's metrics.json (per-fold AUC, OOF AUC, missing folds, ``complete``)
+    and the run folder it is in."""
 
     run_dir: Path
-    fold_auc: dict
-    oof_auc: float | None
-    missing_folds: list
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing_folds
 
 
 def train(
@@ -75,7 +69,7 @@ def train(
     run_dir=None,
     workers: int = 0,
     verbose: int = 1,
-) -> CVResult:
+) -> TrainResult:
     """Train the configured folds (all by default) and summarise the run; see the module docstring."""
     started = time.monotonic()
     deadline = started + 60 * max_minutes if max_minutes else None
@@ -126,12 +120,14 @@ def train(
     if todo or oof is None or not run.oof_path.exists():
         if oof is not None:
             run.write_oof(folds_table, job.labels, oof)
+        else:  # a fold is missing (e.g. deleted to be retrained): an oof.csv left from before is stale
+            run.oof_path.unlink(missing_ok=True)
         run.write_metrics(metrics)
         plot_run(run, k)
     if verbose:
         print(table_text)
         print(f"run folder: {run.path}  ({(time.monotonic() - started) / 60:.1f} min)")
-    return CVResult(run.path, metrics.fold_auc, metrics.oof_auc, metrics.missing_folds)
+    return TrainResult(**dataclasses.asdict(metrics), run_dir=run.path)
 
 
 def format_table(rows: list[list[str]]) -> str:
@@ -214,10 +210,14 @@ def _parse_folds(folds, k: int) -> list[int]:
     try:
         wanted = sorted({int(f) for f in str(folds).split(",")})
     except ValueError:
-        raise KitError(f"expected --folds as comma-separated numbers like 0,3; got {folds!r}.") from None
+        raise KitError(
+            f"expected --folds as comma-separated numbers like 0,3; got {folds!r}. Fix: e.g. --folds 0,3."
+        ) from None
     bad = [f for f in wanted if not 0 <= f < k]
     if bad:
-        raise KitError(f"expected fold numbers 0..{k - 1} (folds.k={k}); got {bad}.")
+        raise KitError(
+            f"expected fold numbers 0..{k - 1} (folds.k={k}); got {bad}. Fix: pass folds between 0 and {k - 1}."
+        )
     return wanted
 
 
@@ -226,9 +226,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     out = job.run.fold(fold)
     out.dir.mkdir(exist_ok=True)
     state = out.read_state()
-    state.setdefault("step", 0)
-    state.setdefault("elapsed_s", 0.0)
-    state.pop("stopped", None)
+    state.stopped = None  # why a previous call stopped; this call trains on
     keras.utils.set_random_seed(cfg.seed * 1000 + fold)
     train_rows, valid_rows = fold_rows(job.folds, fold)
     loader = dict(workers=job.workers, use_multiprocessing=False) if job.workers > 1 else {}
@@ -242,24 +240,23 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         class_weight=class_weights(t.class_weight, job.labels[train_rows]),
         augment=BatchAugmenter(job.compose) if job.compose is not None else None,
         seed=cfg.seed * 1000 + fold,
-        epoch=state.get("epoch", 0),
+        epoch=state.epoch,
         window_chunks=cfg.data.window_chunks,
         **common,
     )
     valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, **common)
     steps = len(data)
-    seconds = None if share is None else share + state["elapsed_s"]
+    seconds = None if share is None else share + state.elapsed_s
     schedule_cls = PlateauSchedule if t.schedule == "plateau" else CosineTimeSchedule
     # Pretrained backbones warm up frozen (the new head must not wreck the ImageNet features), then fine-tune.
     freeze = t.freeze_epochs if is_pretrainable(cfg.model.backbone) and cfg.model.weights else 0
     finetune_lr = t.lr * t.finetune_lr_factor if freeze else t.lr
     phases = [(0, freeze, False, t.lr), (freeze, t.epochs, True, finetune_lr)]
-    _truncate_history(out.history, state.get("epoch", 0))
-    history = keras.callbacks.CSVLogger(str(out.history), append=True)
+    history = out.history_logger(state.epoch)
     fold_started = time.monotonic()
     for start, end, trainable, lr in phases:
-        epoch = state.get("epoch", 0)
-        if end <= epoch or state.get("stopped"):
+        epoch = state.epoch
+        if end <= epoch or state.stopped:
             continue
         with job.scope():
             model = _fold_model(job, out, epoch, start, trainable, lr)
@@ -286,28 +283,29 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
                 + ("" if trainable else ", backbone frozen")
             )
         model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
-    if state.get("best_auc") is None:
+    if state.best_auc is None:
         raise KitError(
             f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
             "time (--max-minutes) or fewer images per epoch."
         )
-    state.setdefault("stopped", "epochs done")
+    state.stopped = state.stopped or "epochs done"
     out.write_done(
         FoldDone(
             fold=fold,
-            best_auc=state["best_auc"],
-            best_epoch=state["best_epoch"],
-            epochs=state["epoch"],
-            minutes=round(state["elapsed_s"] / 60, 2),
-            stopped=state["stopped"],
+            best_auc=state.best_auc,
+            best_epoch=state.best_epoch,
+            epochs=state.epoch,
+            minutes=round(state.elapsed_s / 60, 2),
+            stopped=state.stopped,
+            finished=datetime.datetime.now().isoformat(timespec="milliseconds"),
         )
     )
     out.resume_model.unlink(missing_ok=True)  # the resume point is not needed once the fold is done
     keras.backend.clear_session()
     if job.verbose:
         print(
-            f"fold {fold}: best val AUC {state['best_auc']:.4f} at epoch {state['best_epoch']} "
-            f"({state['stopped']}, {(time.monotonic() - fold_started) / 60:.1f} min)"
+            f"fold {fold}: best val AUC {state.best_auc:.4f} at epoch {state.best_epoch} "
+            f"({state.stopped}, {(time.monotonic() - fold_started) / 60:.1f} min)"
         )
 
 
@@ -318,7 +316,7 @@ def class_weights(setting, labels: np.ndarray) -> dict | None:
         >>> class_weights("balanced", np.array([0, 0, 0, 1]))
         {0: 0.6666666666666666, 1: 2.0}
     """
-    if setting == "none" or setting is False:
+    if setting == "none":  # the config turns the legacy spelling `false` into "none" (kit.config._CLASS_WEIGHT)
         return None
     classes = np.unique(labels.astype(np.int64))
     if setting == "balanced":
@@ -328,16 +326,8 @@ def class_weights(setting, labels: np.ndarray) -> dict | None:
         return {0: 1.0, 1: float(setting)}
     raise KitError(
         f'expected train.class_weight "none", "balanced" or a positive number (the positives\' '
-        f"weight); got {setting!r}."
+        f"weight); got {setting!r}. Fix: e.g. --set train.class_weight=balanced."
     )
-
-
-def _truncate_history(path: Path, epochs: int) -> None:
-    """Drop history rows of an epoch that was logged but not checkpointed before a kill (it is redone)."""
-    if path.exists():
-        history = pd.read_csv(path)
-        if len(history) > epochs:
-            history[history["epoch"] < epochs].to_csv(path, index=False)
 
 
 def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, lr: float) -> keras.Model:

@@ -2,7 +2,7 @@
 
 Example:
     >>> from kit.run import RunFolder
-    >>> plot_run(RunFolder("runs/pcam/20261124-101500_compact_cnn"))  # doctest: +SKIP
+    >>> plot_run(RunFolder("runs/pcam/20261124-101500_compact_cnn"), k=5)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 from kit.errors import KitError
 from kit.infer.ensemble import (
     average_folds,
+    blend_and_submit,
     ensemble_runs,
     format_report,
     load_run,
@@ -84,6 +85,24 @@ def test_load_run_refuses_incomplete_oof(make_run):
     oof[5] = np.nan
     with pytest.raises(KitError, match="NaN"):
         load_run(make_run("A", oof=oof))
+
+
+def test_load_run_names_the_oof_file_it_read(make_run):
+    run = make_run("A")
+    tta = pd.read_csv(run / "oof.csv")
+    tta.loc[3, "pred"] = np.nan
+    tta.to_csv(run / "oof_tta.csv", index=False)
+    with pytest.raises(KitError, match=r"oof_tta\.csv has NaN"):
+        load_run(run)
+    tta.drop(index=3).to_csv(run / "oof_tta.csv", index=False)
+    with pytest.raises(KitError, match=r"oof_tta\.csv does not cover"):
+        load_run(run)
+
+
+def test_blend_refuses_a_run_without_env_json(make_run, tmp_path):
+    run = make_run("A")  # made without env.json: no store to check the submission's ids against
+    with pytest.raises(KitError, match=r"expected env\.json with the store.*Fix: rerun `kit train`"):
+        blend_and_submit([run], out_dir=tmp_path / "subs", verbose=False)
 
 
 def test_single_run_passthrough(make_run):
@@ -187,6 +206,8 @@ def test_refuses_bad_method_and_duplicates(make_run):
         ensemble_runs([path, path])
     with pytest.raises(KitError, match="at least one run"):
         ensemble_runs([])
+    with pytest.raises(KitError, match="hill_iterations >= 1.*Fix:"):
+        ensemble_runs([path], method="hill", hill_iterations=0)
 
 
 def test_write_ensemble_and_report(make_run, tmp_path):

@@ -5,11 +5,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_RECIPE
 
 from kit.cli.main import main
 from kit.errors import KitError
-from kit.infer.ensemble import blend_and_submit
-from kit.infer.predict import predict_run, predict_tta
+from kit.infer.ensemble import blend_and_submit, load_run
+from kit.infer.predict import predict_run, predict_tta, tta_views
 from kit.ingest.store import open_store, read_table
 from kit.run import RunFolder
 from kit.train.augment import D4_VIEWS
@@ -76,6 +77,41 @@ def test_predict_run_writes_fold_and_averaged_test_predictions_and_oof_with_tta(
     stamp = (run / "test_fold0.npy").stat().st_mtime_ns
     predict_run(run, tta="d4", oof=True)  # done already: skipped
     assert (run / "test_fold0.npy").stat().st_mtime_ns == stamp
+
+
+def test_a_fold_trained_again_makes_earlier_predictions_stale(run, train_store):
+    from kit.train.loop import train
+
+    def retrain(folds):
+        return train("pcam", store=train_store, overrides=TINY_RECIPE, run_dir=run, folds=folds, verbose=0)
+
+    predict_run(run, tta="d4", oof=True)
+    stale = pd.read_csv(run / "oof_tta.csv", dtype={"id": str})
+    stale.loc[stale["fold"] == 1, "pred"] = 0.5  # marks the old fold 1's rows, whatever the new model predicts
+    stale.to_csv(run / "oof_tta.csv", index=False)
+    shutil.rmtree(run / "fold1")
+    assert not retrain("0").complete and not (run / "oof.csv").exists()  # no OOF rows of a deleted fold
+    assert retrain("1").complete  # fold 1 trained again: predict.json, oof_tta.csv and test_pred.csv are stale
+    with pytest.raises(KitError, match=r"fold\(s\) \[1\] were trained again.*Fix: run `kit predict .* --oof`"):
+        load_run(run)  # kit ensemble does not blend the old fold's rows
+
+    stamp = (run / "test_fold0.npy").stat().st_mtime_ns
+    predict_run(run, tta="d4")  # same TTA, same folds as predict.json says, yet redone
+    assert (run / "test_fold0.npy").stat().st_mtime_ns != stamp
+    assert not (run / "oof_tta.csv").exists() and RunFolder(run).read_predict_record().oof_tta is None
+    np.testing.assert_allclose(load_run(run).oof, RunFolder(run).read_oof().set_index("id")["pred"].loc[stale["id"]])
+
+    result = predict_run(run, tta="d4", oof=True)
+    fresh = load_run(run).oof
+    assert result.oof_auc_tta > 0.8 and not np.isclose(fresh.loc[stale.loc[stale["fold"] == 1, "id"]], 0.5).all()
+    stamp = (run / "test_fold0.npy").stat().st_mtime_ns
+    predict_run(run, tta="d4", oof=True)  # up to date now: skipped
+    assert (run / "test_fold0.npy").stat().st_mtime_ns == stamp
+
+
+def test_an_unknown_tta_says_how_to_fix_it():
+    with pytest.raises(KitError, match="expected --tta one of d4, none; got 'd8'. Fix: e.g. --tta d4"):
+        tta_views("d8")
 
 
 def test_predict_refuses_a_run_without_finished_folds(run):

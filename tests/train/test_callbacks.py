@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from kit.run import FoldFolder
-from kit.train.callbacks import ValidationAUC, schedule_factor
+from kit.run import FoldFolder, FoldState
+from kit.train.callbacks import PlateauSchedule, ValidationAUC, schedule_factor
 
 
 class _ScriptedModel:
@@ -23,7 +23,7 @@ GOOD, BAD = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0.9, 0.8, 0.2, 0.1])
 
 
 def _run(predictions, tmp_path, **kw):
-    model, state = _ScriptedModel(predictions), {}
+    model, state = _ScriptedModel(predictions), FoldState()
     callback = ValidationAUC(None, TARGET, FoldFolder(tmp_path), state, **kw)
     callback.set_model(model)
     epochs = 0
@@ -36,24 +36,38 @@ def _run(predictions, tmp_path, **kw):
 
 def test_keeps_the_best_epoch_and_stops_after_patience(tmp_path):
     model, state, epochs, _ = _run([BAD, GOOD, BAD, BAD, BAD, BAD], tmp_path, patience=2)
-    assert state["best_epoch"] == 2 and state["best_auc"] == 1.0 and model.saved == 2
-    assert epochs == 4 and "early stopping" in state["stopped"]
+    assert state.best_epoch == 2 and state.best_auc == 1.0 and model.saved == 2
+    assert epochs == 4 and "early stopping" in state.stopped
     np.testing.assert_array_equal(np.load(tmp_path / "valid_pred.npy"), GOOD)
 
 
 def test_patience_zero_never_stops_early(tmp_path):
     _, state, epochs, _ = _run([GOOD] + [BAD] * 6, tmp_path, patience=0)
-    assert epochs == 7 and "stopped" not in state and state["best_epoch"] == 1
+    assert epochs == 7 and state.stopped is None and state.best_epoch == 1
 
 
 def test_non_finite_predictions_stop_without_becoming_best(tmp_path):
     model, state, epochs, logs = _run([GOOD, np.array([np.nan] * 4), GOOD], tmp_path)
-    assert epochs == 2 and state["best_epoch"] == 1 and "non-finite" in state["stopped"] and np.isnan(logs["val_auc"])
+    assert epochs == 2 and state.best_epoch == 1 and "non-finite" in state.stopped and np.isnan(logs["val_auc"])
 
 
 def test_validates_every_n_epochs_and_at_the_last(tmp_path):
     model, state, epochs, _ = _run([BAD, GOOD], tmp_path, every=3, last_epoch=5)  # validates after epochs 3 and 5
-    assert epochs == 5 and state["best_epoch"] == 5
+    assert epochs == 5 and state.best_epoch == 5
+
+
+def test_plateau_schedule_halves_the_lr_after_patience_validations_without_improvement():
+    class _Model:
+        optimizer = type("Optimizer", (), {"learning_rate": 1.0})()
+
+    state = FoldState()
+    schedule = PlateauSchedule(1.0, total_steps=100, warmup_steps=0, state=state, patience=2)
+    schedule.set_model(_Model())
+    for epoch, auc in enumerate([0.8, 0.9, 0.85, float("nan"), 0.88, 0.87]):
+        schedule.on_epoch_end(epoch, {"val_auc": auc})  # NaN: an epoch without validation, not counted
+    assert state.plateau_best == 0.9 and state.plateau_scale == 0.5 and state.plateau_wait == 1
+    schedule.on_train_batch_begin(0)
+    assert _Model.optimizer.learning_rate == 0.5
 
 
 @pytest.mark.parametrize("progress, step, expected", [(0.0, 0, 0.1), (0.0, 9, 1.0), (0.5, 50, 0.5), (1.0, 99, 0.0)])
@@ -74,7 +88,7 @@ def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tm
     training = [w.copy() for w in model.get_weights()]
     average = [keras.ops.convert_to_numpy(v) for v in model.optimizer._model_variables_moving_average]
     assert not np.allclose(training[0], average[0])
-    callback = ValidationAUC(x, y, FoldFolder(tmp_path), {})
+    callback = ValidationAUC(x, y, FoldFolder(tmp_path), FoldState())
     callback.set_model(model)
     callback.on_epoch_end(0, {})
     # restored up to rounding: Keras swaps by adding and subtracting in place

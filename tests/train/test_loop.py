@@ -12,9 +12,9 @@ import pytest
 from conftest import TINY_RECIPE
 
 from kit.errors import KitError
-from kit.run import RunFolder
+from kit.run import FoldState, RunFolder
 from kit.train.callbacks import EpochLog
-from kit.train.loop import train
+from kit.train.loop import class_weights, train
 from kit.train.plots import plot_run
 
 
@@ -51,6 +51,7 @@ def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_p
     history = pd.read_csv(run / "fold0" / "history.csv")
     assert len(history) == 10 and {"loss", "val_auc", "lr"} <= set(history.columns)
     assert not (run / "fold0" / "last.keras").exists()  # the resume point goes once the fold is done
+    assert RunFolder(run).fold(1).read_done().finished  # when: a fold trained again gets a new stamp
 
 
 def test_rerun_skips_finished_folds_and_refuses_a_different_config(train_store, tmp_path):
@@ -62,8 +63,10 @@ def test_rerun_skips_finished_folds_and_refuses_a_different_config(train_store, 
     assert (first.run_dir / "fold0" / "best.weights.h5").stat().st_mtime_ns == weights
     with pytest.raises(KitError, match="different configuration"):
         _train(train_store, tmp_path / "run", "train.lr=0.1")
-    with pytest.raises(KitError, match="fold numbers 0..1"):
+    with pytest.raises(KitError, match="fold numbers 0..1.*Fix: pass folds between 0 and 1"):
         _train(train_store, tmp_path / "other", folds="0,7")
+    with pytest.raises(KitError, match="comma-separated.*Fix:"):
+        _train(train_store, tmp_path / "other", folds="zero")
 
 
 @pytest.mark.slow
@@ -137,7 +140,7 @@ def test_training_prints_one_line_per_epoch_with_the_budget_and_no_nan(train_sto
 
 
 def test_an_epoch_line_without_a_budget_counts_epochs():
-    log = EpochLog(fold=1, state={"best_auc": 0.9}, last_epoch=80, live=False)
+    log = EpochLog(fold=1, state=FoldState(best_auc=0.9), last_epoch=80, live=False)
     line = log.line(2, {"loss": 0.5, "val_auc": float("nan"), "lr": 1e-3}, elapsed_s=90)
     assert line == "fold 1  epoch 3/80  loss 0.5000  lr 1.0e-03  1.5 min"
     assert "val AUC 0.9100 (best 0.9000)" in log.line(3, {"val_auc": 0.91}, elapsed_s=90)
@@ -191,3 +194,12 @@ def test_learning_curves_join_validation_points_across_skipped_epochs(tmp_path, 
     plot_run(run, k=1)
     assert ("fold0", [2, 4], [0.8, 0.9]) in drawn and ("fold0 valid", [2, 4], [0.5, 0.4]) in drawn
     assert run.learning_curves_path.exists() and not run.roc_path.exists()  # no oof.csv yet
+
+
+def test_class_weights_follow_the_setting():
+    labels = np.array([0, 0, 0, 1])
+    assert class_weights("none", labels) is None
+    assert class_weights("balanced", labels) == {0: pytest.approx(2 / 3), 1: 2.0}
+    assert class_weights(3, labels) == {0: 1.0, 1: 3.0}
+    with pytest.raises(KitError, match="expected train.class_weight.*Fix: e.g. --set train.class_weight=balanced"):
+        class_weights(-1, labels)
