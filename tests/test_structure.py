@@ -17,7 +17,7 @@ STAGES = [
     ("kit.synth", "competitions"),
     ("kit.models",),
     ("kit.config",),
-    ("kit.run",),
+    ("kit.run", "kit.run_fold"),
     ("kit.train",),
     ("kit.infer",),
     ("kit.kaggle",),

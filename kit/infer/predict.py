@@ -59,7 +59,8 @@ def predict_tta(model: keras.Model, images: np.ndarray, views=(0,)) -> np.ndarra
 
 def predict_rows(model, store, split: str, rows, views, batch_size: int, desc: str = "") -> np.ndarray:
     data = StoreDataset(store, split, rows, batch_size, labels=False)
-    batches = tqdm(range(len(data)), desc=desc, leave=False, disable=not desc)
+    # a bar only when described, and only on a terminal (None): a log file gets no carriage-return redraws
+    batches = tqdm(range(len(data)), desc=desc, leave=False, disable=None if desc else True)
     return np.concatenate([predict_tta(model, data[b], views) for b in batches])
 
 
