@@ -1,5 +1,5 @@
 """The last step of the pipeline: blend finished runs (mean, rank mean, or Caruana hill climbing on the OOF ROC
-AUC) and write the submission CSV with its sidecar (``blend_and_submit``).
+AUC, ``kit.infer.hill_climb``) and write the submission CSV with its sidecar (``blend_and_submit``).
 
 A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
 ``test_pred.csv`` with the folds as they are now. Runs are blended only when they share the same folds (same ids,
@@ -12,10 +12,11 @@ Example:
     >>> csv = blend_and_submit(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> result = ensemble_runs(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> print(format_report(result))  # doctest: +SKIP
-    member  OOF AUC  weight
-    A        0.9512   0.600
-    B        0.9471   0.400
-    blend    0.9563   (hill)
+    member           OOF AUC  weight
+    A                 0.9512   0.600
+    B                 0.9471   0.400
+    blend in-sample   0.9563   (hill: weights chosen on the rows scored, optimistic)
+    blend             0.9541   (hill: each fold half blended with weights chosen on the other half)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
+from kit.infer.hill_climb import cross_fit, hill_climb
 from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
 from kit.run import BlendFolder, RunFolder, load_run_config
 
@@ -81,7 +83,11 @@ class Member:
 
 @dataclasses.dataclass
 class EnsembleResult:
-    """A blend: its members (with their own OOF AUC), weights, blended OOF/test predictions and blend OOF AUC."""
+    """A blend: its members (with their own OOF AUC), weights, blended OOF/test predictions and blend OOF AUC.
+
+    ``oof_auc`` scores ``oof`` (the CV, the sidecar's ``cv_score``); ``oof_auc_in_sample`` scores ``weights`` on
+    every OOF row. Only ``hill`` differs: its ``oof`` is cross-fitted over fold halves (``ensemble_runs``).
+    """
 
     method: str
     members: list[Member]
@@ -90,6 +96,8 @@ class EnsembleResult:
     test: pd.DataFrame  # id, pred
     oof_auc: float
     history: list[dict] = dataclasses.field(default_factory=list)  # hill climbing: one entry per step
+    oof_auc_in_sample: float | None = None
+    halves: list[dict] = dataclasses.field(default_factory=list)  # hill: per fold half, its folds and weights
 
 
 def roc_auc(target, pred) -> float:
@@ -196,37 +204,42 @@ def load_run(run_dir) -> RunPredictions:
     )
 
 
+def _only(a, b) -> str:
+    """How two id sets differ, for an error message."""
+    first, second = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    return f"{len(first)} only in the first, e.g. {first[:5]}; {len(second)} only in the second, e.g. {second[:5]}"
+
+
 def _check_compatible(runs: list[RunPredictions]) -> None:
+    # Same folds.csv (ids and fold per id) in every run: OOF predictions of different splits cannot be compared,
+    # and hill climbing's fold halves (kit.infer.hill_climb.cross_fit) must hold out the same rows for every member.
     first = runs[0]
     base = first.folds.set_index("id")["fold"]
+    same = "OOF predictions of different splits cannot be blended honestly"
     for run in runs[1:]:
         other = run.folds.set_index("id")["fold"]
-        only_first, only_other = sorted(set(base.index) - set(other.index)), sorted(set(other.index) - set(base.index))
-        if only_first or only_other:
+        if set(base.index) != set(other.index):
             raise KitError(
-                f"runs {first.name} and {run.name} were trained on different train ids ({len(only_first)} only in "
-                f"the first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}): "
-                "OOF predictions of different splits cannot be blended honestly. Fix: train both on the same store "
-                "with the same folds (same --set folds.seed= and folds.k, or copy folds.csv into the new run)."
+                f"expected runs {first.name} and {run.name} to share folds.csv, got different train ids "
+                f"({_only(base.index, other.index)}): {same}. Fix: train both on the same store with the same folds "
+                "(same --set folds.seed= and folds.k, or copy folds.csv into the new run)."
             )
         moved = base.index[base.to_numpy() != other.loc[base.index].to_numpy()]
         if len(moved):
             raise KitError(
-                f"runs {first.name} and {run.name} use different fold assignments ({len(moved)} ids in another "
-                f"fold, e.g. {list(moved[:5])}): OOF predictions of different splits cannot be blended honestly. "
+                f"expected runs {first.name} and {run.name} to share folds.csv, got different fold assignments "
+                f"({len(moved)} ids in another fold, e.g. {list(moved[:5])}): {same}. "
                 "Fix: retrain with the same folds (same --set folds.seed= and folds.k, or copy folds.csv)."
             )
         if (first.target.to_numpy() != run.target.loc[first.target.index].to_numpy()).any():
             raise KitError(
-                f"runs {first.name} and {run.name} disagree on some train labels. Fix: train both on the same store."
+                f"expected runs {first.name} and {run.name} to agree on the train labels, got different labels for "
+                "some ids. Fix: train both on the same store."
             )
         if set(first.test.index) != set(run.test.index):
-            only_first = sorted(set(first.test.index) - set(run.test.index))
-            only_other = sorted(set(run.test.index) - set(first.test.index))
             raise KitError(
-                f"runs {first.name} and {run.name} predicted different test ids ({len(only_first)} only in the "
-                f"first, e.g. {only_first[:5]}; {len(only_other)} only in the second, e.g. {only_other[:5]}). "
-                "Fix: rerun `kit predict RUN` on both with the same store."
+                f"expected runs {first.name} and {run.name} to predict the same test ids, got different test ids "
+                f"({_only(first.test.index, run.test.index)}). Fix: rerun `kit predict RUN` on both, same store."
             )
 
 
@@ -237,33 +250,17 @@ def _member_names(runs: list[RunPredictions]) -> list[str]:
     return names
 
 
-def _hill_climb(target: np.ndarray, oof: np.ndarray, iterations: int, names: list[str]):
-    """Caruana forward selection with replacement: counts per member and the step history."""
-    scores = [roc_auc(target, p) for p in oof]
-    best = int(np.argmax(scores))
-    counts = np.zeros(len(oof), np.int64)
-    counts[best] = 1
-    total, current = oof[best].copy(), scores[best]
-    history = [{"step": 0, "added": names[best], "oof_auc": current}]
-    for step in range(1, iterations + 1):
-        n = counts.sum() + 1
-        trial = [roc_auc(target, (total + p) / n) for p in oof]
-        pick = int(np.argmax(trial))
-        if trial[pick] <= current + 1e-12:
-            break
-        counts[pick] += 1
-        total += oof[pick]
-        current = trial[pick]
-        history.append({"step": step, "added": names[pick], "oof_auc": current})
-    return counts, history
-
-
 def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> EnsembleResult:
     """Blend runs sharing the same folds; weights come from ``method`` (``hill`` maximises the OOF ROC AUC).
 
-    ``mean`` averages probabilities; ``rank`` averages per-run rank-normalised predictions (in [0, 1]);
-    ``hill`` is Caruana's greedy forward selection with replacement from the best single run, weights =
-    selection counts / total, the test blend uses the same weights. One run gives back its own predictions.
+    ``mean`` averages probabilities; ``rank`` averages per-run rank-normalised predictions (in [0, 1]); neither
+    fits anything, so the blend's OOF AUC is already honest. ``hill`` is Caruana's greedy forward selection with
+    replacement from the best single run (weights = selection counts / total), climbed on all OOF rows for the
+    test blend; its reported CV (``oof_auc``) is the ROC AUC of the pooled held-out predictions of 2-way
+    cross-fitting: weights climbed on half of the folds blend the other half's rows, and the reverse.
+    One run gives back its own predictions.
+
+    Example: ``ensemble_runs(["runs/pcam/A", "runs/pcam/B"], "hill").oof_auc`` (and ``.oof_auc_in_sample``).
     """
     if method not in METHODS:
         raise KitError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}. Fix: --method mean.")
@@ -282,20 +279,18 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     target = runs[0].target.to_numpy()
     oof = np.stack([r.oof.loc[ids].to_numpy() for r in runs])
     test = np.stack([r.test.loc[test_ids].to_numpy() for r in runs])
-    history: list[dict] = []
-    if len(runs) == 1:
-        weights = np.ones(1)
-        oof_blend, test_blend = oof[0], test[0]
-    elif method == "hill":
-        counts, history = _hill_climb(target, oof, hill_iterations, names)
-        weights = counts / counts.sum()
-        oof_blend, test_blend = weights @ oof, weights @ test
-    else:
-        weights = np.full(len(runs), 1.0 / len(runs))
-        if method == "rank":
-            oof = np.stack([rank_normalise(p) for p in oof])
-            test = np.stack([rank_normalise(p) for p in test])
-        oof_blend, test_blend = weights @ oof, weights @ test
+    history, halves, weights = [], [], np.full(len(runs), 1.0 / len(runs))  # one run: its own predictions
+    if method == "rank" and len(runs) > 1:
+        oof, test = np.stack([rank_normalise(p) for p in oof]), np.stack([rank_normalise(p) for p in test])
+    if method == "hill" and len(runs) > 1:
+        fit = hill_climb(target, oof, roc_auc, hill_iterations, names)
+        weights, history = fit.weights, fit.history
+    oof_blend, test_blend = weights @ oof, weights @ test
+    in_sample = roc_auc(target, oof_blend)
+    if method == "hill" and len(runs) > 1:
+        # The saved OOF blend is the cross-fitted one, so no row is blended by weights chosen with its own label.
+        crossed = cross_fit(target, oof, runs[0].folds["fold"].to_numpy(), roc_auc, hill_iterations, names)
+        oof_blend, halves = crossed.pred, crossed.halves
     members = [Member(name, run.path, run.oof_auc, float(w)) for name, run, w in zip(names, runs, weights)]
     return EnsembleResult(
         method=method,
@@ -305,6 +300,8 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
         test=pd.DataFrame({"id": test_ids.to_numpy(), "pred": test_blend}),
         oof_auc=roc_auc(target, oof_blend),
         history=history,
+        oof_auc_in_sample=in_sample,
+        halves=halves,
     )
 
 
@@ -314,19 +311,10 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     blend = BlendFolder(out_dir)
     blend.path.mkdir(parents=True, exist_ok=True)
     files = {"weights": blend.weights, "members": blend.members, "oof": blend.oof, "test_pred": blend.test_pred}
-    files["weights"].write_text(
-        json.dumps(
-            {
-                "method": result.method,
-                "oof_auc": result.oof_auc,
-                "weights": result.weights,
-                "members": [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members],
-                "history": result.history,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    record = {key: getattr(result, key) for key in ("method", "oof_auc", "oof_auc_in_sample", "weights")}
+    record["members"] = [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members]
+    record |= {"history": result.history, "halves": result.halves}
+    files["weights"].write_text(json.dumps(record, indent=2) + "\n")
     pd.DataFrame(
         [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight} for m in result.members]
     ).to_csv(files["members"], index=False)
@@ -336,12 +324,18 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
 
 
 def format_report(result: EnsembleResult) -> str:
-    """A small table: each member's OOF AUC and weight, then the blend's OOF AUC."""
-    width = max([len("member"), len("blend")] + [len(m.name) for m in result.members])
-    lines = [f"{'member':<{width}}  OOF AUC  weight"]
-    lines += [f"{m.name:<{width}}  {m.oof_auc:7.4f}  {m.weight:6.3f}" for m in result.members]
-    lines.append(f"{'blend':<{width}}  {result.oof_auc:7.4f}  ({result.method})")
-    return "\n".join(lines)
+    """A small table: each member's OOF AUC and weight, then the blend's OOF AUC (a hill blend's in-sample one
+    too, so the optimism of scoring weights on the rows they were chosen on shows)."""
+    rows = [(m.name, m.oof_auc, f"{m.weight:6.3f}") for m in result.members]
+    if result.halves:
+        rows.append(
+            ("blend in-sample", result.oof_auc_in_sample, "(hill: weights chosen on the rows scored, optimistic)")
+        )
+        rows.append(("blend", result.oof_auc, "(hill: each fold half blended with weights chosen on the other half)"))
+    else:
+        rows.append(("blend", result.oof_auc, f"({result.method})"))
+    width = max(len(name) for name, _, _ in [("member", 0, "")] + rows)
+    return "\n".join([f"{'member':<{width}}  OOF AUC  weight"] + [f"{n:<{width}}  {a:7.4f}  {w}" for n, a, w in rows])
 
 
 def blend_and_submit(
@@ -400,5 +394,6 @@ def blend_and_submit(
         write_ensemble(result, blend.path)
     if verbose:
         state = "submission" if written else "identical submission already written, kept"
-        print(f"{state}: {csv}  (CV {result.oof_auc:.4f}, {method} of {len(runs)} run(s))")
+        optimism = f", in-sample {result.oof_auc_in_sample:.4f}" if result.halves else ""
+        print(f"{state}: {csv}  (CV {result.oof_auc:.4f}{optimism}, {method} of {len(runs)} run(s))")
     return csv

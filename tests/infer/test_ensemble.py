@@ -6,7 +6,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from kit.errors import KitError
+from kit.infer import ensemble
 from kit.infer.ensemble import (
+    METHODS,
     average_folds,
     blend_and_submit,
     ensemble_runs,
@@ -127,6 +129,7 @@ def test_mean_blend(make_run):
     assert result.oof["target"].tolist() == TARGET.tolist()
     assert result.oof_auc == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
     assert [m.oof_auc for m in result.members] == pytest.approx([a.oof_auc, b.oof_auc])
+    assert result.oof_auc_in_sample == result.oof_auc and result.halves == []  # nothing fitted: nothing to cross-fit
 
 
 def test_rank_blend_is_in_unit_interval_and_ignores_calibration(make_run, tmp_path):
@@ -152,7 +155,7 @@ def test_hill_beats_or_equals_best_member_and_ignores_noise(make_run):
     ]
     result = ensemble_runs(paths, method="hill", hill_iterations=20)
     best = max(m.oof_auc for m in result.members)
-    assert result.oof_auc >= best
+    assert result.oof_auc_in_sample >= best  # the climb starts at the best member; the cross-fitted CV need not
     assert sum(result.weights.values()) == pytest.approx(1.0)
     assert result.weights["noise"] == 0.0
     assert result.history[0]["added"] in ("good1", "good2")
@@ -171,9 +174,50 @@ def test_hill_stops_after_iterations(make_run):
 
 def test_refuses_different_fold_assignment(make_run):
     paths = [make_run("A"), make_run("B", fold_seed=1)]
-    with pytest.raises(KitError, match="different fold assignments") as err:
-        ensemble_runs(paths)
-    assert "cannot be blended honestly" in str(err.value) and "folds.seed" in str(err.value)
+    for method in METHODS:
+        with pytest.raises(
+            KitError, match=r"expected runs A and B to share folds\.csv, got different fold assignments"
+        ):
+            ensemble_runs(paths, method=method)
+    with pytest.raises(KitError) as err:
+        ensemble_runs(paths, method="hill")
+    assert (
+        "cannot be blended honestly" in str(err.value) and "Fix: " in str(err.value) and "folds.seed" in str(err.value)
+    )
+
+
+def test_hill_cv_is_cross_fitted_over_fold_halves_and_below_the_in_sample_score(make_run, tmp_path):
+    # 20 runs without signal on 48 rows: in-sample hill climbing fits noise (here 0.727), cross-fitting not (0.506).
+    ids = TRAIN_IDS[:48]
+    paths = [make_run(f"r{i:02d}", signal=0.0, seed=i, train_ids=ids) for i in range(20)]
+    result = ensemble_runs(paths, method="hill")
+    assert result.oof_auc_in_sample > 0.7 and result.oof_auc < result.oof_auc_in_sample - 0.15, (
+        result.oof_auc_in_sample,
+        result.oof_auc,
+    )
+    assert result.oof_auc == pytest.approx(roc_auc_score(TARGET[:48], result.oof["pred"]))  # scores the saved OOF
+    folds = load_run(paths[0]).folds["fold"].to_numpy()
+    assert sorted(result.halves[0]["folds"] + result.halves[1]["folds"]) == sorted(set(folds))
+    for half in result.halves:  # each half's rows blended with the weights climbed on the other half
+        rows = np.isin(folds, half["folds"])
+        member_oof = np.stack([load_run(p).oof.to_numpy()[rows] for p in paths])
+        np.testing.assert_allclose(result.oof["pred"][rows], np.array(list(half["weights"].values())) @ member_oof)
+    report = format_report(result)
+    assert f"{result.oof_auc_in_sample:.4f}" in report and f"{result.oof_auc:.4f}" in report
+    weights = json.loads(write_ensemble(result, tmp_path / "blend")["weights"].read_text())
+    assert weights["oof_auc"] == result.oof_auc and weights["oof_auc_in_sample"] == result.oof_auc_in_sample
+    assert len(weights["halves"]) == 2
+
+
+def test_hill_sidecar_records_the_cross_fitted_cv(make_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(ensemble.RunFolder, "store", lambda self: tmp_path / "store.h5")  # no store to read
+    monkeypatch.setattr(ensemble, "expected_ids_from_store", lambda store: TEST_IDS)
+    paths = [make_run(f"r{i}", signal=0.3, seed=i, train_ids=TRAIN_IDS[:48]) for i in range(8)]
+    csv = blend_and_submit(paths, method="hill", out_dir=tmp_path / "subs", verbose=False)
+    result = ensemble_runs(paths, method="hill")
+    sidecar = json.loads(csv.with_suffix(".json").read_text())
+    assert sidecar["cv_score"] == pytest.approx(result.oof_auc) and result.oof_auc < result.oof_auc_in_sample
+    assert sidecar["weights"] == pytest.approx(result.weights)  # the test blend's weights: climbed on every row
 
 
 def test_refuses_different_train_ids(make_run):
