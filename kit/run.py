@@ -32,9 +32,11 @@ Each file has exactly one writer (the stage in brackets)::
                              oof_auc_tta (of oof_tta.csv; null without --oof); fold_stamps
                              {fold: stamp of its done.json} of the folds predicted with
     runs/<competition>/ensembles/<YYYYmmdd-HHMMSS>_<method>_<n>runs/                           [ensemble]
-        weights.json         method, oof_auc (the blend's), weights {member: weight}, members, history
+        weights.json         method, oof_auc (the blend's CV; for hill, cross-fitted over fold halves),
+                             oof_auc_in_sample, weights {member: weight}, members, history, halves (hill)
         members.csv          name, path, oof_auc, weight
-        oof.csv              id, target, pred: the blended out-of-fold predictions (folds.csv order)
+        oof.csv              id, target, pred: the blended out-of-fold predictions (folds.csv order;
+                             for hill, each fold half blended with the other half's weights)
         test_pred.csv        id, pred: the blended test predictions (submission order)
 
 Predictions go stale when a fold is trained again: predict.json's ``fold_stamps`` then differ from the folds'
