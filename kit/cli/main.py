@@ -59,6 +59,14 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_predict(args) -> None:
+    if args.images is None and args.out is not None:
+        raise KitError(
+            f"expected --out only with --images, got --out {args.out} without it. Fix: add --images DIR_OR_CSV "
+            "(the test split's predictions always go to the run folder's test_pred.csv)."
+        )
+    if args.images is not None:
+        _predict_images(args)
+        return
     from kit.infer.predict import predict_run
 
     result = predict_run(args.run_dir, tta=args.tta, oof=args.oof, store=args.store, force=args.force)
@@ -66,6 +74,22 @@ def _cmd_predict(args) -> None:
     if result.oof_auc_tta is not None:
         line += f"; OOF AUC {result.oof_auc:.4f} plain, {result.oof_auc_tta:.4f} with TTA"
     print(line + f" -> {result.run_dir / 'test_pred.csv'}")
+
+
+def _predict_images(args) -> None:
+    from kit.infer.predict_images import predict_images
+
+    if args.out is None:
+        raise KitError(
+            f"expected --out CSV with --images, got none. Fix: e.g. --out {args.images.rstrip('/')}_pred.csv."
+        )
+    result = predict_images(args.run_dir, args.images, args.out, tta=args.tta, force=args.force, store=args.store)
+    if result.ignored:
+        shown = ", ".join(result.ignored[:5]) + (
+            f" and {len(result.ignored) - 5} more" if len(result.ignored) > 5 else ""
+        )
+        print(f"not images by suffix, not predicted ({len(result.ignored)}): {shown}")
+    print(f"predicted {len(result.table)} images with folds {result.folds} (TTA {result.tta}) -> {result.out}")
 
 
 def _cmd_ensemble(args) -> None:
@@ -118,7 +142,10 @@ _EPILOG = {
     "  kit train pcam --folds 0,1 --run-dir runs/pcam/shared   # spread folds over machines\n\n"
     "Rerunning the same command resumes: finished folds are skipped, an interrupted fold continues.",
     "predict": "examples:\n  kit predict runs/pcam/20261124-101500_compact_cnn\n"
-    "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof",
+    "  kit predict runs/pcam/20261124-101500_compact_cnn --tta none --oof\n"
+    "  kit predict runs/pcam/20261124-101500_compact_cnn --images new_scans/ --out new_pred.csv\n\n"
+    "--images predicts any folder of images (or a CSV of paths) instead of the test split, through the run's "
+    "own\npreprocessing, TTA and fold average; the CSV holds id (file name without suffix) and the probability.",
     "ensemble": "examples:\n  kit ensemble runs/pcam/A                         # one run: its fold average\n"
     "  kit ensemble runs/pcam/A runs/pcam/B --method hill\n\n"
     "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
@@ -181,12 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="loader threads (default 0: in the training thread)")
     p.set_defaults(run=_cmd_train)
 
-    p = verb("predict", "predict the test split with every fold model of a run (D4 TTA by default)")
+    p = verb("predict", "predict the test split (or new images) with every fold model of a run (D4 TTA by default)")
     p.add_argument("run_dir")
     p.add_argument("--tta", choices=["d4", "none"], help="test-time augmentation (default: the run's config)")
-    p.add_argument("--oof", action="store_true", help="also re-score the out-of-fold rows with the same TTA")
-    p.add_argument("--store", help="store to predict from (default: the one the run trained on)")
-    p.add_argument("--force", action="store_true", help="predict again even if done with this TTA")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--oof", action="store_true", help="also re-score the out-of-fold rows with the same TTA")
+    what.add_argument(
+        "--images", metavar="DIR_OR_CSV", help="predict these images instead of the test split (a folder or a CSV)"
+    )
+    p.add_argument("--out", metavar="CSV", help="with --images: the CSV to write (id, probability)")
+    p.add_argument(
+        "--store", help="store to predict from (default: the one the run trained on); with --images, its image shape"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="predict again even if done with this TTA; with --images, overwrite --out"
+    )
     p.set_defaults(run=_cmd_predict)
 
     p = verb("ensemble", "blend runs (fold averages) by OOF score and write a submission CSV")
