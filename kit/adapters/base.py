@@ -2,8 +2,9 @@
 
 The engine owns every loop; an adapter only says where files are, what the columns are called, what an image
 looks like and how to score. Two layouts are built in: a label table plus image folders (``Adapter``: PCam, ISIC,
-any ``id;label`` CSV) and one folder per class (``FolderPerClassAdapter``). Declarations live in the top-level
-``competitions`` package or in any installed package; ``kit.adapters.registry`` finds them.
+head CT, any ``id,label`` table whatever its separator) and one folder per class (``FolderPerClassAdapter``).
+Declarations live in the top-level ``competitions`` package or in any installed package;
+``kit.adapters.registry`` finds them.
 
 Example:
     >>> from kit.adapters.registry import get_adapter
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 from collections.abc import Callable
@@ -23,14 +25,15 @@ import pandas as pd
 from kit.adapters.image_spec import FITS, ImageSpec
 from kit.errors import KitError
 
-__all__ = ["Adapter", "FolderPerClassAdapter", "Listing"]
+__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "sniff_sep"]
 
 
 @dataclasses.dataclass
 class Listing:
     """One split as the adapter sees it, before any check: ``rows`` has the columns id, path, exists (the file
-    is there), where (e.g. "train.csv line 7", for messages), label (train; text) and group (when the adapter
-    groups); ``strays`` lists (path, reason) for files present that belong to no row."""
+    is there), where (e.g. "train.csv line 7", for messages), label (train; text), group (when the adapter
+    groups) and problem (when some ids name no file: the reason, "" elsewhere); ``strays`` lists (path, reason)
+    for files present that belong to no row."""
 
     rows: pd.DataFrame
     strays: list[tuple[str, str]]
@@ -38,7 +41,7 @@ class Listing:
 
 @dataclasses.dataclass(frozen=True)
 class Adapter:
-    """A competition laid out as a label table plus image folders (``<dir>/<id><suffix>``).
+    """A competition laid out as a label table plus image folders (``<dir>/<file_stem><suffix>``).
 
     Attributes:
         name: short name used on the command line (``pcam``).
@@ -47,7 +50,9 @@ class Adapter:
         labels_csv: train table (id and label columns, plus ``group_column``), relative to the raw folder.
         sample_submission_csv: test ids in submission order, relative to the raw folder.
         id_column / label_column: column names in both tables, and the submission's columns.
-        image_suffix: file name = id + suffix.
+        image_suffix: file name = ``file_stem`` + suffix.
+        file_stem: how a row's id names its file, a format string: ``{id}`` the id as written (the default),
+            ``{n}`` the id as an integer (``"{n:03d}"``: id 7 is ``007.png``, as the Head CT dataset ships).
         image_format: magic-checked file format ("tiff"), or None to accept anything OpenCV decodes.
         image_shape: (H, W, C) every stored image has; C=1 stores grayscale, C=3 RGB (grayscale sources are
             replicated to RGB, colour sources converted to gray as needed).
@@ -56,7 +61,9 @@ class Adapter:
             (by convention a function of ``competitions.synthetic.<module>``); ``kit synth NAME DIR`` calls it.
         train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
         group_column: train column whose rows must stay in one fold (a patient), or None.
-        csv_sep: the tables' field separator.
+        csv_sep: the tables' field separator, or None to sniff it from each table (``,``, ``;``, tab or ``|``).
+        optional_test: a Kaggle dataset that ships only labelled images: when the test table is absent, the test
+            split is the labelled images themselves (the pipeline runs; the OOF score is the result).
         fit: how a decoded image becomes ``image_shape``: "exact" (must already match), "stretch", "crop"
             (centre square, then resize) or "pad" (letterbox); resizing uses area interpolation.
         kind: "competition" (download and submit through Kaggle) or "dataset" (a Kaggle dataset: no submissions).
@@ -77,9 +84,11 @@ class Adapter:
     synthesize: Callable[[Adapter, Path, int, int, int], None]
     train_augment: tuple[dict, ...] = ()
     group_column: str | None = None
-    csv_sep: str = ","
+    csv_sep: str | None = ","
     fit: str = "exact"
     kind: str = "competition"
+    file_stem: str = "{id}"
+    optional_test: bool = False
 
     def __post_init__(self):
         if self.fit not in FITS:
@@ -92,6 +101,13 @@ class Adapter:
                 f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}. "
                 "Fix: correct the adapter's declaration."
             )
+        try:
+            self.file_stem.format(id="7", n=7)
+        except (KeyError, IndexError, ValueError) as e:
+            raise KitError(
+                f"adapter {self.name!r}: expected file_stem a format string of {{id}} (text) or {{n}} (integer), "
+                f"got {self.file_stem!r} ({e}). Fix: write e.g. '{{id}}' or '{{n:03d}}'."
+            ) from None
 
     def split_dir(self, split: str) -> str:
         return self.train_dir if split == "train" else self.test_dir
@@ -113,27 +129,48 @@ class Adapter:
 
     def list_split(self, raw: Path, split: str) -> Listing:
         """The split's rows from its table, and the files in its folder that no row names."""
-        path = self.table_path(raw, split)
+        source = split
+        if split == "test" and self.optional_test and not self.table_path(raw, "test").is_file():
+            source = "train"  # a dataset without a test split: predict the labelled images
+        path = self.table_path(raw, source)
         table = _read_table(path, self, split)
-        folder = Path(raw) / self.split_dir(split)
+        folder = Path(raw) / self.split_dir(source)
         files = _list_folder(folder)
         ids = table[self.id_column].str.strip()
+        names, problems = self._file_names(ids)
         prefix = f"{folder}{os.sep}"  # plain strings: pathlib per row costs seconds on 220k rows
         rows = pd.DataFrame(
             {
                 "id": ids,
-                "path": prefix + ids + self.image_suffix,
-                "exists": (ids + self.image_suffix).isin(files),
+                "path": prefix + names,
+                "exists": names.isin(files),
                 "where": [f"{path.name} line {n}" for n in range(2, len(table) + 2)],
             }
         )
+        if problems is not None:
+            rows["problem"] = problems
         if split == "train":
             rows["label"] = table[self.label_column]
             if self.group_column:
                 rows["group"] = table[self.group_column].str.strip()
-        named = set(ids + self.image_suffix)
-        strays = [(str(folder / name), f"file has no row in {path.name}") for name in sorted(files - named)]
+        strays = [(str(folder / name), f"file has no row in {path.name}") for name in sorted(files - set(names))]
         return Listing(rows, strays)
+
+    def _file_names(self, ids: pd.Series) -> tuple[pd.Series, list[str] | None]:
+        """Each id's file name, and (for ``{n}`` stems) why an id names no file ("" when it does)."""
+        if self.file_stem == "{id}":
+            return ids + self.image_suffix, None
+        names, problems = [], []
+        for image_id in ids.tolist():
+            try:
+                number = int(image_id) if "{n" in self.file_stem else None
+            except ValueError:
+                names.append("")
+                problems.append(f"expected an integer id (files are named {self.file_stem!r}), got {image_id!r}")
+                continue
+            names.append(self.file_stem.format(id=image_id, n=number) + self.image_suffix)
+            problems.append("")
+        return pd.Series(names, index=ids.index, dtype=str), problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +230,23 @@ class FolderPerClassAdapter(Adapter):
         )
 
 
+def sniff_sep(path: Path) -> str:
+    """The field separator of a CSV file, sniffed from its first lines (``,`` when it cannot tell, e.g. one column).
+
+    Example:
+        >>> sniff_sep(Path("labels.csv"))  # "id, hemorrhage" then "0, 1" ...  # doctest: +SKIP
+        ','
+    """
+    with open(path, newline="", errors="replace") as f:
+        sample = f.read(65536)
+    if len(sample) == 65536 and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
     if not path.is_file():
         raise KitError(
@@ -201,7 +255,8 @@ def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
             f"`kit synth {adapter.name} DIR`."
         )
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=adapter.csv_sep)
+        sep = adapter.csv_sep or sniff_sep(path)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise KitError(f"{path} is not a readable CSV ({e}). Fix: restore it from the Kaggle download.") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -210,9 +265,10 @@ def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
         needed += [adapter.label_column] + ([adapter.group_column] if adapter.group_column else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        sep = f" separated by {adapter.csv_sep!r}" if adapter.csv_sep != "," else ""
+        how = f" separated by {sep!r}" if adapter.csv_sep not in (",", None) else ""
+        how += f" (separator {sep!r} sniffed)" if adapter.csv_sep is None else ""
         raise KitError(
-            f"{path} must have columns {needed}{sep}; got {list(table.columns)} (missing {missing}). "
+            f"{path} must have columns {needed}{how}; got {list(table.columns)} (missing {missing}). "
             "Fix: restore the file from the Kaggle download."
         )
     return table

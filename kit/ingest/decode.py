@@ -1,11 +1,12 @@
 """Read one image file into an (H, W, C) uint8 array of the stored shape, or say precisely why it cannot be used.
 
-Simple TIFFs go through kit.ingest.tiff's byte slicing; everything else through OpenCV (BGR converted to RGB). Grayscale
-and colour sources are converted to the stored channel count. Adapters whose images vary in size resize them at
-ingest (``fit``): "stretch" to the stored shape, "crop" the centre square then resize (keeps the aspect, loses the
-long side's edges), or "pad" (letterbox with black, keeps everything). Resizing uses area interpolation; large
-JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg when that still leaves at least the stored size, which
-makes decoding multi-megapixel photos many times faster.
+Simple TIFFs go through kit.ingest.tiff's byte slicing; everything else through OpenCV (BGR converted to RGB).
+Grayscale and colour sources are converted to the stored channel count, except with ``fit="exact"`` (files stored
+as they are, PCam): there a file with other channels is refused (quarantined) like any other wrong shape. Adapters
+whose images vary in size resize them at ingest (``fit``): "stretch" to the stored shape, "crop" the centre square
+then resize (keeps the aspect, loses the long side's edges), or "pad" (letterbox with black, keeps everything).
+Resizing uses area interpolation; large JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg when that still
+leaves at least the stored size, which makes decoding multi-megapixel photos many times faster.
 
 Example:
     >>> read_image("missing.tif", ImageSpec((96, 96, 3), "tiff"))
@@ -53,6 +54,8 @@ def decode_image(data: bytes, spec: ImageSpec) -> np.ndarray:
         image = _decode_with_opencv(data, spec)
     if image.dtype != np.uint8:
         raise BadImage(f"wrong dtype: expected 8-bit pixels (uint8), got {image.dtype}")
+    if spec.fit == "exact":
+        _check_channels(image, spec.shape[2])
     image = _to_channels(image, spec.shape[2])
     if spec.fit != "exact" and image.shape[:2] != tuple(spec.shape[:2]):
         image = fit_image(image, spec.shape[:2], spec.fit)
@@ -83,6 +86,19 @@ def fit_image(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
         raise BadImage(f"cannot fit an image by {fit!r}; expected one of {', '.join(FITS[1:])}")
     out = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     return out.reshape(*size, image.shape[2])  # OpenCV drops a single channel axis
+
+
+_CHANNEL_NAMES = {1: "grayscale", 2: "grayscale + alpha", 3: "RGB", 4: "RGBA"}
+
+
+def _check_channels(image: np.ndarray, channels: int) -> None:
+    """An exact-fit adapter stores files as they are: a file with other channels is refused, not converted."""
+    have = 1 if image.ndim == 2 else image.shape[2]
+    if have != channels:
+        raise BadImage(
+            f"wrong channels: expected {channels} ({_CHANNEL_NAMES.get(channels, '?')}), got {have} "
+            f"({_CHANNEL_NAMES.get(have, '?')}); files are stored as they are (fit 'exact'), never converted"
+        )
 
 
 def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -64,8 +64,9 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
     conflicts = _conflicting_ids(rows) if has_labels else set()
     label_values = rows["label"].tolist() if has_labels else [None] * len(rows)
     group_values = rows["group"].tolist() if has_groups else [None] * len(rows)
+    problems = rows["problem"].tolist() if "problem" in rows else [""] * len(rows)
     columns = (rows[c].tolist() for c in ("id", "path", "where", "exists"))
-    for image_id, path, where, exists, label, group in zip(*columns, label_values, group_values):
+    for image_id, path, where, exists, label, group, problem in zip(*columns, label_values, group_values, problems):
         if not image_id:
             rejects.append(Reject(split, "", "", f"{where}: empty id"))
             continue
@@ -84,6 +85,9 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
                 continue
         if has_groups and not group:
             rejects.append(Reject(split, image_id, path, f"{where}: empty {adapter.group_column!r} (its fold group)"))
+            continue
+        if problem:
+            rejects.append(Reject(split, image_id, "", f"{where}: {problem}"))
             continue
         if not exists:
             rejects.append(Reject(split, image_id, path, f"{where}: image file is missing"))

@@ -1,9 +1,10 @@
-"""A minimal codec for baseline, uncompressed, single-strip RGB TIFFs: the layout of every Kaggle PCam file.
+"""A minimal codec for baseline, uncompressed, single-strip 8-bit TIFFs: the layout of every Kaggle PCam file.
 
 Why our own: PCam TIFFs are one uncompressed strip behind a fixed 15-entry header, so slicing the pixels out
 of the file bytes runs about 2.7x faster than OpenCV and 11x faster than Pillow (docs/benchmarks.md).
 Anything outside this narrow layout returns None and the caller falls back to OpenCV. The encoder writes the
-exact layout Kaggle's files have (tifffile 2018 style), so synthetic data exercises the same path.
+exact layout Kaggle's files have (tifffile 2018 style), so synthetic data exercises the same path; ``encode_gray``
+writes the same layout with one grayscale sample (a file PCam's ingest must refuse).
 
 Example:
     >>> import numpy as np
@@ -19,7 +20,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["is_tiff", "decode_simple", "encode_rgb", "KAGGLE_DATETIME"]
+__all__ = ["is_tiff", "decode_simple", "encode_rgb", "encode_gray", "KAGGLE_DATETIME"]
 
 KAGGLE_DATETIME = "2018:11:15 17:21:19"
 _LE_MAGIC = b"II*\x00"
@@ -102,11 +103,29 @@ def encode_rgb(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
     """Encode an (H, W, 3) uint8 image with the exact header layout of Kaggle's PCam TIFFs."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    height, width, _ = image.shape
-    description = f'{{"shape": [{height}, {width}, 3]}}'.encode() + b"\x00"
+    return _encode(image, 3, datetime)
+
+
+def encode_gray(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
+    """Encode an (H, W) uint8 image as a tifffile-style grayscale TIFF (BlackIsZero, one 8-bit sample).
+
+    Example:
+        >>> decode_simple(encode_gray(np.zeros((96, 96), np.uint8))).shape
+        (96, 96)
+    """
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise ValueError(f"expected an (H, W) uint8 image, got {image.shape} {image.dtype}")
+    return _encode(image, 1, datetime)
+
+
+def _encode(image: np.ndarray, samples: int, datetime: str) -> bytes:
+    height, width = image.shape[:2]
+    shape = f"{height}, {width}, 3" if samples == 3 else f"{height}, {width}"
+    description = f'{{"shape": [{shape}]}}'.encode() + b"\x00"
     software = b"tifffile.py\x00"
     stamp = datetime.encode() + b"\x00"
-    bits_at, desc_at = 194, 200
+    bits_at = 194  # the BitsPerSample array (RGB only: one sample's 8 fits in the entry)
+    desc_at = bits_at + (6 if samples == 3 else 0)
     software_at = desc_at + max(55, len(description))  # tifffile reserved 55 bytes for the description
     stamp_at = software_at + len(software)
     pixels_at = stamp_at + len(stamp)
@@ -114,14 +133,14 @@ def encode_rgb(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
         (254, 4, 1, 0),
         (256, 4, 1, width),
         (257, 4, 1, height),
-        (258, 3, 3, bits_at),
+        (258, 3, 3, bits_at) if samples == 3 else (258, 3, 1, 8),
         (259, 3, 1, 1),
-        (262, 3, 1, 2),
+        (262, 3, 1, 2 if samples == 3 else 1),
         (270, 2, len(description), desc_at),
         (273, 4, 1, pixels_at),
-        (277, 3, 1, 3),
+        (277, 3, 1, samples),
         (278, 4, 1, height),
-        (279, 4, 1, height * width * 3),
+        (279, 4, 1, height * width * samples),
         (284, 3, 1, 1),
         (305, 2, len(software), software_at),
         (306, 2, len(stamp), stamp_at),
@@ -132,7 +151,8 @@ def encode_rgb(image: np.ndarray, datetime: str = KAGGLE_DATETIME) -> bytes:
     struct.pack_into("<H", header, 8, len(entries))
     for k, entry in enumerate(entries):
         struct.pack_into("<HHII", header, 10 + 12 * k, *entry)
-    header[bits_at : bits_at + 6] = struct.pack("<3H", 8, 8, 8)
+    if samples == 3:
+        header[bits_at : bits_at + 6] = struct.pack("<3H", 8, 8, 8)
     header[desc_at : desc_at + len(description)] = description
     header[software_at:stamp_at] = software
     header[stamp_at:pixels_at] = stamp

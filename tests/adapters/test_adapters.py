@@ -1,6 +1,7 @@
 """Every registered adapter end to end on synthetic data, and the general capabilities they brought: resizing,
-channel conversion, grouped folds, class weights, folder-per-class and semicolon CSV layouts."""
+channel conversion, grouped folds, class weights, folder-per-class layouts, sniffed separators and integer ids."""
 
+import dataclasses
 import shutil
 
 import cv2
@@ -128,12 +129,64 @@ def test_folder_per_class_quarantines_strays_and_reads_a_flat_test_folder(tmp_pa
     assert all((label == 1) == (i in positives) for i, label in zip(ids, labels))
 
 
-def test_semicolon_table_with_the_wrong_separator_names_the_fix(tmp_path):
-    raw = synthesize("head-ct", tmp_path / "raw", n_train=8, n_test=2, seed=0)
-    labels = raw / "labels.csv"
-    labels.write_text(labels.read_text().replace(";", ","))
-    with pytest.raises(KitError, match="separated by ';'"):
-        ingest("head-ct", raw, tmp_path / "h.h5", workers=1, progress=False)
+def _head_ct_real_layout(raw, n=6):
+    """The files exactly as Kaggle ships head-ct-hemorrhage: head_ct/head_ct/000.png.., "id, hemorrhage", no test."""
+    folder = raw / "head_ct" / "head_ct"
+    folder.mkdir(parents=True)
+    for k in range(n):
+        image = np.full((40 + 3 * k, 50), 20 * k, np.uint8)
+        cv2.imwrite(str(folder / f"{k:03d}.png"), image)
+    (raw / "labels.csv").write_text("id, hemorrhage\n" + "".join(f"{k}, {k % 2}\n" for k in range(n)))
+    return raw
+
+
+def test_head_ct_reads_the_kaggle_layout_integer_ids_spaced_header_and_no_test_split(tmp_path):
+    raw = _head_ct_real_layout(tmp_path / "raw")
+    summary = ingest("head-ct", raw, tmp_path / "h.h5", workers=1, progress=False)
+    assert (summary.n_train, summary.n_test, summary.quarantine) == (6, 6, [])  # test = the labelled images
+    with h5py.File(tmp_path / "h.h5") as h5:
+        assert list(h5["train/ids"].asstr()[:]) == [str(k) for k in range(6)]
+        assert list(h5["train/labels"][:]) == [0, 1, 0, 1, 0, 1]
+        assert list(h5["test/ids"].asstr()[:]) == [str(k) for k in range(6)]
+        assert h5["train/images"].shape[1:] == (128, 128, 1)
+        assert h5["train/images"][3].max() == 60  # 003.png is row id 3
+
+
+def test_head_ct_still_reads_a_semicolon_table(tmp_path):
+    raw = _head_ct_real_layout(tmp_path / "raw")
+    (raw / "labels.csv").write_text("id;hemorrhage\n" + "".join(f"{k};{k % 2}\n" for k in range(6)))
+    summary = ingest("head-ct", raw, tmp_path / "h.h5", workers=1, progress=False)
+    assert (summary.n_train, summary.quarantine) == (6, [])
+
+
+def test_head_ct_non_integer_id_and_unlisted_file_are_quarantined_with_the_reason(tmp_path):
+    raw = _head_ct_real_layout(tmp_path / "raw")
+    with open(raw / "labels.csv", "a") as f:
+        f.write("seven, 1\n")
+    cv2.imwrite(str(raw / "head_ct/head_ct/099.png"), np.zeros((8, 8), np.uint8))
+    adapter = dataclasses.replace(get_adapter("head-ct"), optional_test=False)
+    (raw / "test").mkdir()
+    cv2.imwrite(str(raw / "test/100.png"), np.zeros((30, 30), np.uint8))
+    (raw / "test.csv").write_text("id\n100\n")
+    rows = adapter.list_split(raw, "test").rows
+    assert rows.path.str.endswith("test/100.png").all() and rows.exists.all()
+    summary = ingest("head-ct", raw, tmp_path / "h.h5", workers=1, progress=False)
+    assert (summary.n_train, summary.n_test) == (6, 1)  # test.csv present: it is the test split
+    reasons = read_quarantine(tmp_path / "h.h5")["reason"].tolist()
+    assert any("expected an integer id" in r and "'seven'" in r for r in reasons)
+    assert any("file has no row in labels.csv" in r for r in reasons)
+
+
+def test_a_pinned_separator_that_does_not_match_names_the_fix(tmp_path):
+    raw = _head_ct_real_layout(tmp_path / "raw")
+    pinned = dataclasses.replace(get_adapter("head-ct"), csv_sep=";")
+    with pytest.raises(KitError, match=r"must have columns \['id', 'hemorrhage'\] separated by ';'.*Fix:"):
+        pinned.list_split(raw, "train")
+
+
+def test_a_file_stem_that_cannot_format_an_id_is_refused_at_declaration():
+    with pytest.raises(KitError, match=r"expected file_stem.*got '\{id:03d\}'.*Fix: write e.g."):
+        dataclasses.replace(get_adapter("head-ct"), file_stem="{id:03d}")
 
 
 def test_fit_modes():

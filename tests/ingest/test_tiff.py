@@ -55,3 +55,15 @@ def test_wrong_shape_is_refused():
     data = tiff.encode_rgb(np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(BadImage, match=r"expected \(96, 96, 3\) uint8, got \(64, 64, 3\)"):
         decode_image(data, ImageSpec((96, 96, 3), "tiff"))
+
+
+def test_grayscale_tiff_is_refused_by_an_exact_rgb_spec_and_converted_by_a_resizing_one():
+    gray = np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8)
+    kaggle_style = tiff.encode_gray(gray)
+    np.testing.assert_array_equal(tiff.decode_simple(kaggle_style), gray)  # the fast path reads it
+    opencv_lzw = cv2.imencode(".tif", gray)[1].tobytes()  # the OpenCV fallback path
+    for data in (kaggle_style, opencv_lzw):
+        with pytest.raises(BadImage, match=r"wrong channels: expected 3 \(RGB\), got 1 \(grayscale\).*exact"):
+            decode_image(data, ImageSpec((96, 96, 3), "tiff"))
+        converted = decode_image(data, ImageSpec((48, 48, 3), "tiff", "stretch"))
+        assert converted.shape == (48, 48, 3) and (converted[..., 0] == converted[..., 2]).all()

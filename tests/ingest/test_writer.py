@@ -108,6 +108,19 @@ def test_bad_train_input_is_quarantined_not_dropped(synth_pcam, tmp_path):
     assert "quarantined 11" in summary.report()
 
 
+def test_grayscale_tiff_is_quarantined_while_the_rgb_ones_ingest(synth_pcam, tmp_path):
+    labels = pd.read_csv(synth_pcam / "train_labels.csv", dtype=str)
+    victim = synth_pcam / "train" / f"{labels.id[5]}.tif"
+    victim.write_bytes(tiff.encode_gray(_decoded(victim)[:, :, 1]))  # 96x96, one channel: Kaggle's header layout
+    summary = ingest("pcam", synth_pcam, tmp_path / "s.h5", workers=1, progress=False)
+    assert summary.n_train == len(labels) - 1 and summary.n_test == 24
+    quarantine = read_quarantine(tmp_path / "s.h5")
+    assert quarantine.id.tolist() == [labels.id[5]]
+    assert quarantine.reason[0].startswith("wrong channels: expected 3 (RGB), got 1 (grayscale)")
+    with open_store(tmp_path / "s.h5") as h5:
+        assert labels.id[5] not in read_table(h5, "train").id.tolist()
+
+
 def test_test_split_problems_are_an_error_then_resume_after_the_fix(synth_pcam, tmp_path):
     sample = pd.read_csv(synth_pcam / "sample_submission.csv", dtype=str)
     victim = synth_pcam / "test" / f"{sample.id[3]}.tif"
