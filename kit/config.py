@@ -297,14 +297,15 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
 
 def describe(cfg: Config) -> str:
     """The configuration as TOML, each key followed by its one-line description (``kit config show``)."""
+    sections = _sections(Config)
     comments = {}
-    for section in dataclasses.fields(Config):
-        cls = section.default_factory if section.name in _sections(Config) else None
-        if cls is None:
-            comments[section.name] = section.metadata["doc"]
-            continue
-        for f in dataclasses.fields(cls):
-            comments[f"{section.name}.{f.name}"] = f.metadata["doc"]
+    for field in dataclasses.fields(Config):
+        if field.name not in sections:
+            comments[field.name] = field.metadata["doc"]
+        else:
+            comments.update(
+                {f"{field.name}.{f.name}": f.metadata["doc"] for f in dataclasses.fields(sections[field.name])}
+            )
     return dump_toml(cfg.to_dict(), comments)
 
 
