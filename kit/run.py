@@ -66,7 +66,8 @@ import pandas as pd
 from kit import paths
 from kit.config import Config, config_from_dict, identity
 from kit.errors import KitError
-from kit.run_fold import FoldDone, FoldFolder, FoldState, known_fields, read_json, write_json
+from kit.files import write_json
+from kit.run_fold import FoldDone, FoldFolder, FoldState, known_fields, read_json
 from kit.tomlfile import dump_toml, load_toml
 
 __all__ = [
@@ -80,7 +81,6 @@ __all__ = [
     "PredictRecord",
     "open_run",
     "load_run_config",
-    "write_json",
     "CONFIG",
 ]
 

@@ -13,24 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["FoldFolder", "FoldState", "FoldDone", "write_json", "read_json", "known_fields"]
+from kit.files import write_json
 
-
-def write_json(path, data) -> None:
-    """Write JSON atomically: a reader never sees half a file, even after kill -9.
-
-    Example:
-        >>> write_json("runs/pcam/x/metrics.json", {"oof_auc": 0.95})  # doctest: +SKIP
-    """
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+__all__ = ["FoldFolder", "FoldState", "FoldDone", "read_json", "known_fields"]
 
 
 def read_json(path: Path) -> dict | None:

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from kit.errors import KitError
-from kit.run import BlendFolder, EnvRecord, FoldDone, FoldState, PredictRecord, RunFolder, RunMetrics, write_json
+from kit.files import write_json
+from kit.run import BlendFolder, EnvRecord, FoldDone, FoldState, PredictRecord, RunFolder, RunMetrics
 
 
 def test_the_constructor_only_checks_the_path(tmp_path):

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
+from kit.files import write_json
 from kit.infer.hill_climb import cross_fit, hill_climb
 from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
 from kit.run import BlendFolder, RunFolder, load_run_config
@@ -314,7 +314,7 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     record = {key: getattr(result, key) for key in ("method", "oof_auc", "oof_auc_in_sample", "weights")}
     record["members"] = [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members]
     record |= {"history": result.history, "halves": result.halves}
-    files["weights"].write_text(json.dumps(record, indent=2) + "\n")
+    write_json(files["weights"], record)
     pd.DataFrame(
         [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight} for m in result.members]
     ).to_csv(files["members"], index=False)

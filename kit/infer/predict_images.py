@@ -29,6 +29,7 @@ from kit.adapters.base import Adapter
 from kit.adapters.image_spec import ImageSpec
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
+from kit.files import atomic_write
 from kit.infer.ensemble import average_folds
 from kit.infer.predict import predict_tta, tta_views
 from kit.infer.submission import FLOAT_FORMAT
@@ -219,7 +220,5 @@ def predict_images(
     for c, column in enumerate(class_columns(adapter)):
         table[column] = probs[:, c]
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    table.to_csv(partial, index=False, float_format=FLOAT_FORMAT)
-    os.replace(partial, out)  # a reader never sees a half-written file
+    atomic_write(out, table.to_csv(index=False, float_format=FLOAT_FORMAT).encode())
     return PredictImagesResult(out, tta, folds, table, ignored)

@@ -24,7 +24,6 @@ import datetime
 import hashlib
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -35,6 +34,7 @@ import pandas as pd
 
 from kit import paths
 from kit.errors import KitError
+from kit.files import atomic_write, write_json
 from kit.ingest.store import open_store, read_table
 
 __all__ = [
@@ -152,7 +152,7 @@ class Sidecar:
     def write(self, csv) -> Path:
         """Write the sidecar of ``csv`` atomically; returns its path."""
         path = self.path_for(csv)
-        _atomic_write(path, (json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n").encode())
+        write_json(path, self.to_dict())
         return path
 
 
@@ -252,14 +252,6 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (Path, np.ndarray)):
-        return str(value) if isinstance(value, Path) else value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to the sidecar JSON")
-
-
 def _free_path(folder: Path, stem: str) -> Path:
     """``folder/stem.csv``, or ``stem_2.csv``, ``stem_3.csv``, ... when a CSV or sidecar of that name exists."""
     candidate, n = stem, 1
@@ -267,15 +259,6 @@ def _free_path(folder: Path, stem: str) -> Path:
         n += 1
         candidate = f"{stem}_{n}"
     return folder / f"{candidate}.csv"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_submission(
@@ -331,7 +314,7 @@ def write_submission(
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     csv = _free_path(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}")
-    _atomic_write(csv, data)
+    atomic_write(csv, data)
     dataclasses.replace(
         sidecar,
         competition=sidecar.competition or competition,

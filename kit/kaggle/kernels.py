@@ -28,6 +28,7 @@ from pathlib import Path
 from kit.adapters.registry import get_adapter
 from kit.config import resolve_config
 from kit.errors import KitError
+from kit.files import write_json
 
 __all__ = ["KernelBundle", "build_kernel", "push_kernel", "DRIVER_TEMPLATE"]
 
@@ -120,7 +121,7 @@ def build_kernel(
     if _zip_sources(dataset_dir / "kit_src.zip") == 0:
         raise KitError(f"found no kit sources under {_SOURCE_ROOT}. Fix: build from a kit checkout.")
     dataset_id, kernel_slug = f"{user}/{bundle}", f"kit-{competition}"
-    _write_json(
+    write_json(
         dataset_dir / "dataset-metadata.json",
         {
             "id": dataset_id,
@@ -135,7 +136,7 @@ def build_kernel(
     )
     (notebook_dir / code_file).write_text(driver)
     kernel_id = f"{user}/{kernel_slug}"
-    _write_json(
+    write_json(
         notebook_dir / "kernel-metadata.json",
         {
             "id": kernel_id,
@@ -154,10 +155,6 @@ def build_kernel(
         },
     )
     return KernelBundle(root, dataset_dir, notebook_dir, dataset_id, kernel_id)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -> dict:
