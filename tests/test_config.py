@@ -89,11 +89,17 @@ def test_every_key_is_described_and_the_description_is_valid_toml():
     cfg = resolve_config("pcam")
     text = describe(cfg)
     assert tomllib.loads(text) == cfg.to_dict()  # the printed configuration is itself a usable --config file
-    for section, values in cfg.to_dict().items():
-        for key in values if isinstance(values, dict) else [section]:
-            line = next(line for line in text.splitlines() if line.startswith(f"{key} ="))
-            assert "# " in line or "\n# " in text, f"{section}.{key} has no description"
-    assert text.count("# ") >= sum(len(v) if isinstance(v, dict) else 1 for v in cfg.to_dict().values())
+    described, section, previous = set(), "", ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]") + "."
+        elif " = " in line and ("  # " in line or previous.startswith("# ")):  # a comment after it, or above it
+            described.add(section + line.split(" = ")[0])
+        previous = line
+    table = cfg.to_dict()
+    keys = {s for s, v in table.items() if not isinstance(v, dict)}
+    keys |= {f"{s}.{k}" for s, v in table.items() if isinstance(v, dict) for k in v}
+    assert described == keys
 
 
 def test_a_run_made_before_a_key_existed_loads_with_its_default(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ def frame(ids=IDS, preds=PREDS, columns=("id", "label")):
     return pd.DataFrame({columns[0]: list(ids), columns[1]: list(preds)})
 
 
-def write(tmp_path, ids=IDS, preds=PREDS, name="cnn", expected=IDS, sidecar=None):
+def write(tmp_path, ids=IDS, preds=PREDS, name="cnn", expected=IDS, sidecar=None, reuse_identical=False):
     return write_submission(
         "pcam",
         ids,
@@ -28,6 +28,7 @@ def write(tmp_path, ids=IDS, preds=PREDS, name="cnn", expected=IDS, sidecar=None
         label_column="label",
         sidecar=sidecar or {"cv_score": 0.9},
         out_dir=tmp_path / "subs",
+        reuse_identical=reuse_identical,
     )
 
 
@@ -215,40 +216,7 @@ def test_sidecar_reads_plain_dicts_already_on_disk(tmp_path):
 
 def test_identical_submission_of_the_same_runs_is_reused(tmp_path):
     sidecar = {"runs": ["runs/pcam/A"], "method": "mean", "cv_score": 0.9}
-    first = write_submission(
-        "pcam",
-        IDS,
-        PREDS,
-        "a",
-        expected_ids=IDS,
-        id_column="id",
-        label_column="label",
-        sidecar=sidecar,
-        out_dir=tmp_path,
-        reuse_identical=True,
-    )
-    again = write_submission(
-        "pcam",
-        IDS,
-        PREDS,
-        "a",
-        expected_ids=IDS,
-        id_column="id",
-        label_column="label",
-        sidecar=Sidecar(runs=("runs/pcam/A",), method="mean"),
-        out_dir=tmp_path,
-        reuse_identical=True,
-    )
-    other = write_submission(
-        "pcam",
-        IDS,
-        PREDS,
-        "a",
-        expected_ids=IDS,
-        id_column="id",
-        label_column="label",
-        sidecar={**sidecar, "method": "rank"},
-        out_dir=tmp_path,
-        reuse_identical=True,
-    )
+    first = write(tmp_path, name="a", sidecar=sidecar, reuse_identical=True)
+    again = write(tmp_path, name="a", sidecar=Sidecar(runs=("runs/pcam/A",), method="mean"), reuse_identical=True)
+    other = write(tmp_path, name="a", sidecar={**sidecar, "method": "rank"}, reuse_identical=True)
     assert again == first and other != first

@@ -87,22 +87,16 @@ def test_seeded_cpu_runs_are_reproducible(train_store, tmp_path):
     np.testing.assert_allclose(pa, pb, atol=1e-5)
 
 
+def _kit_train_fold0(store, run, *overrides) -> list[str]:
+    """`python -m kit train` of fold 0 with the tiny recipe: the command line a user would type."""
+    command = [sys.executable, "-m", "kit", "train", "pcam", "--store", str(store), "--run-dir", str(run)]
+    return command + ["--folds", "0"] + [a for s in TINY_RECIPE + list(overrides) for a in ("--set", s)]
+
+
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_epoch(train_store, tmp_path):
     run = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "kit",
-        "train",
-        "pcam",
-        "--store",
-        str(train_store),
-        "--run-dir",
-        str(run),
-        "--folds",
-        "0",
-    ] + [a for s in TINY_RECIPE + ["train.epochs=40"] for a in ("--set", s)]
+    args = _kit_train_fold0(train_store, run, "train.epochs=40")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run / "fold0" / "state.json"
@@ -148,19 +142,7 @@ def test_an_epoch_line_without_a_budget_counts_epochs():
 
 @pytest.mark.slow
 def test_a_piped_kit_train_log_is_one_line_per_epoch_without_tensorflow_noise(train_store, tmp_path):
-    args = [
-        sys.executable,
-        "-m",
-        "kit",
-        "train",
-        "pcam",
-        "--store",
-        str(train_store),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--folds",
-        "0",
-    ] + [a for s in TINY_RECIPE + ["train.epochs=2"] for a in ("--set", s)]
+    args = _kit_train_fold0(train_store, tmp_path / "run", "train.epochs=2")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
