@@ -33,6 +33,7 @@ CHEST_XRAY = FolderPerClassAdapter(
     image_shape=(128, 128, 1),
     metric="roc_auc",
     synthesize=synthetic.synthesize,
+    tta="none",
     fit="stretch",
     classes=("NORMAL", "PNEUMONIA"),
     positive_class="PNEUMONIA",

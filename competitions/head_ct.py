@@ -37,6 +37,7 @@ HEAD_CT = Adapter(
     image_shape=(128, 128, 1),
     metric="roc_auc",
     synthesize=synthetic.synthesize,
+    tta="hflip",
     csv_sep=None,  # sniffed: Kaggle's file is "id, hemorrhage"
     optional_test=True,
     fit="pad",

@@ -34,6 +34,7 @@ ISIC = Adapter(
     image_shape=(128, 128, 3),
     metric="roc_auc",
     synthesize=synthetic.synthesize,
+    tta="d4",
     group_column="patient_id",
     fit="crop",
     # dermoscopy has no up or down: the 8 dihedral views; colour varies between cameras and lighting

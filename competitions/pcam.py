@@ -27,6 +27,7 @@ PCAM = Adapter(
     image_shape=(96, 96, 3),
     metric="roc_auc",
     synthesize=synthetic.synthesize,
+    tta="d4",
     # Tissue has no orientation: all 8 dihedral views are equally valid. Mild colour jitter stands in for
     # the stain variation between labs; strong jitter hurts on H&E.
     train_augment=(

@@ -41,12 +41,13 @@ __all__ = [
     "PRECISIONS",
     "SCHEDULES",
     "TTA_MODES",
+    "check_tta",
     "FOLD_AVERAGES",
 ]
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 SCHEDULES = ("cosine", "plateau")
-TTA_MODES = ("d4", "none")
+TTA_MODES = ("d4", "hflip", "none")  # views, most to fewest (kit.adapters.base.TTA_VIEWS)
 FOLD_AVERAGES = ("mean", "rank")
 
 
@@ -162,7 +163,10 @@ class TrainConfig:
     # off by default: on a few thousand images validation AUC at a high LR is too noisy to stop on
     patience: int = _key(0, "early stopping after N validations without a better score; 0 = off", _integer(0))
     class_weight: str | float = _key(
-        "none", "'none', 'balanced' (sklearn) or the positives' weight (a number)", _CLASS_WEIGHT
+        "none", "'none', 'balanced' (sklearn, any task) or the positives' weight (a number, binary)", _CLASS_WEIGHT
+    )
+    label_smoothing: float = _key(
+        0.0, "multiclass cross-entropy: share of the target spread over the other classes", _number(0.0, 0.5)
     )
     val_every: int = _key(2, "validate every N epochs (and at the last)", _integer(1))
     precision: str = _key(
@@ -187,7 +191,12 @@ class AugmentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PredictConfig:
-    tta: str = _key("d4", "test-time augmentation: d4 (8 dihedral views) or none", _one_of(*TTA_MODES))
+    tta: str = _key(
+        "d4",
+        "test-time augmentation: d4 (8 dihedral views), hflip (mirror) or none; default: the adapter's label-"
+        "preserving views",
+        _one_of(*TTA_MODES),
+    )
     fold_average: str = _key("mean", "how fold predictions are combined: mean or rank", _one_of(*FOLD_AVERAGES))
 
 
@@ -266,6 +275,21 @@ def _check(rule: Rule, value, where: str, source: str):
     return rule.convert(value)
 
 
+def check_tta(adapter, tta: str) -> str:
+    """``tta`` if its views preserve the labels of ``adapter`` (its ``tta`` or fewer views), else a KitError.
+
+    Example:
+        >>> check_tta(get_adapter("head-ct"), "none")
+        'none'
+    """
+    if tta in TTA_MODES and TTA_MODES.index(tta) < TTA_MODES.index(adapter.tta):
+        raise KitError(
+            f"expected TTA views that keep {adapter.name}'s labels ({adapter.tta} or fewer), got {tta!r}. "
+            f"Fix: use --tta {adapter.tta} (or predict.tta={adapter.tta}), or none."
+        )
+    return tta
+
+
 def resolve_config(competition: str, config_file=None, overrides: list[str] = ()) -> Config:
     """Defaults, then the adapter's augmentation, then ``config_file``, then ``overrides`` (``section.key=value``).
 
@@ -276,6 +300,7 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
     table = Config().to_dict()
     table["competition"] = adapter.name
     table["augment"]["train"] = [dict(t) for t in adapter.train_augment]
+    table["predict"]["tta"] = adapter.tta
     layers = [(load_toml(config_file), str(config_file))] if config_file else []
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -285,6 +310,7 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
     for layer, source in layers:
         config_from_dict(layer, source, registries=True)  # names the layer that holds a bad key or value
         _merge(table, layer)
+    check_tta(adapter, table["predict"]["tta"])
     if not table["name"]:
         table["name"] = table["model"]["backbone"]
     if table["competition"] != adapter.name:

@@ -62,7 +62,7 @@ def test_tuples_in_a_config_round_trip_through_toml():
         ("model.pool=max", r"'model.pool' expects a head pooling \(avg, avg_max, avg_centre\)"),
         ("augment.train=[{p=1}]", "'augment.train' expects a list of tables, each with a string 'name'"),
         ("folds.k=1", "'folds.k' expects an integer >= 2"),
-        ("predict.tta=d8", "'predict.tta' expects one of 'd4', 'none'"),
+        ("predict.tta=d8", "'predict.tta' expects one of 'd4', 'hflip', 'none'"),
         ("train=3", "is a section"),
         ("nonsense", "expected --set section.key=value"),
     ],

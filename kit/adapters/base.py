@@ -20,12 +20,22 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kit.adapters.image_spec import FITS, ImageSpec
 from kit.errors import KitError
+from kit.metrics import TASKS, get_metric
 
-__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "sniff_sep"]
+__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "sniff_sep", "TTA_VIEWS", "SUBMISSION_FORMATS"]
+
+TTA_VIEWS = ("d4", "hflip", "none")  # label-preserving views an adapter may declare, most to fewest
+SUBMISSION_FORMATS = {
+    "probability": "id, then the positive class's probability (binary)",
+    "class_name": "id, then the predicted class's name (one label per image, e.g. file,species)",
+    "class_probs": "id, then one probability column per class (e.g. image,MEL,NV,...)",
+    "labels": "id, then the predicted labels, space-separated (multilabel)",
+}
 
 
 @dataclasses.dataclass
@@ -56,7 +66,18 @@ class Adapter:
         image_format: magic-checked file format ("tiff"), or None to accept anything OpenCV decodes.
         image_shape: (H, W, C) every stored image has; C=1 stores grayscale, C=3 RGB (grayscale sources are
             replicated to RGB, colour sources converted to gray as needed).
-        metric: name of the score (``roc_auc`` on probabilities: every adapter is binary).
+        metric: the competition's score, a name from ``kit.metrics`` (its direction and inputs come from there); it
+            picks each fold's best epoch and scores the OOF predictions, blends and submissions.
+        task: "binary" (one sigmoid output, label 0/1), "multiclass" (one of ``classes``, softmax) or "multilabel"
+            (any of ``classes``, one sigmoid per class; labels written space-separated).
+        classes: class names in output order; multiclass/multilabel labels are these names (or their indices).
+            Binary: optional names of label 0 and 1.
+        extra_metrics: more ``kit.metrics`` names reported next to ``metric``.
+        tta: the label-preserving views for test-time augmentation: "d4" (8 dihedral views: pictures with no up or
+            down, such as pathology patches or seedlings from above), "hflip" (left-right mirror: CT, ultrasound),
+            "none" (radiographs: the heart is on one side).
+        submission: the submission's format, one of ``SUBMISSION_FORMATS``.
+        class_columns: the submission's column per class (``class_probs``), when they differ from ``classes``.
         synthesize: ``f(adapter, raw_dir, n_train, n_test, seed)`` writing a synthetic dataset in this layout
             (by convention a function of ``competitions.synthetic.<module>``); ``kit synth NAME DIR`` calls it.
         train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
@@ -89,8 +110,15 @@ class Adapter:
     kind: str = "competition"
     file_stem: str = "{id}"
     optional_test: bool = False
+    task: str = "binary"
+    classes: tuple[str, ...] = ()
+    extra_metrics: tuple[str, ...] = ()
+    tta: str = "d4"
+    submission: str = "probability"
+    class_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
+        self._check_task()
         if self.fit not in FITS:
             raise KitError(
                 f"adapter {self.name!r}: expected fit one of {', '.join(FITS)}, got {self.fit!r}. "
@@ -108,6 +136,72 @@ class Adapter:
                 f"adapter {self.name!r}: expected file_stem a format string of {{id}} (text) or {{n}} (integer), "
                 f"got {self.file_stem!r} ({e}). Fix: write e.g. '{{id}}' or '{{n:03d}}'."
             ) from None
+
+    def _check_task(self) -> None:
+        def bad(expected: str, got) -> KitError:
+            return KitError(
+                f"adapter {self.name!r}: expected {expected}, got {got!r}. Fix: correct the adapter's declaration."
+            )
+
+        if self.task not in TASKS:
+            raise bad(f"task one of {', '.join(TASKS)}", self.task)
+        if self.task != "binary" and len(self.classes) < 2:
+            raise bad(f"at least two class names for a {self.task} task", self.classes)
+        if self.task == "binary" and self.classes and len(self.classes) != 2:
+            raise bad("two class names (label 0, label 1) or none for a binary task", self.classes)
+        if len(set(self.classes)) != len(self.classes) or any(not str(c).strip() for c in self.classes):
+            raise bad("distinct, non-empty class names", self.classes)
+        for name in (self.metric, *self.extra_metrics):
+            if self.task not in get_metric(name).tasks:  # get_metric names the known ones
+                raise bad(f"a metric for {self.task} tasks for {name!r}", get_metric(name).tasks)
+        if self.tta not in TTA_VIEWS:
+            raise bad(f"tta one of {', '.join(TTA_VIEWS)}", self.tta)
+        if self.submission not in SUBMISSION_FORMATS:
+            raise bad(f"submission one of {', '.join(SUBMISSION_FORMATS)}", self.submission)
+        fits = {"probability": ("binary",), "class_name": ("binary", "multiclass"), "labels": ("multilabel",)}
+        if self.task not in fits.get(self.submission, TASKS):
+            raise bad(f"a submission format for {self.task} tasks (not {self.submission!r})", self.submission)
+        if self.class_columns and len(self.class_columns) != self.n_outputs:
+            raise bad(f"{self.n_outputs} class_columns (one per output)", self.class_columns)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names of the labels: ``classes``, or ("0", "1") for a binary adapter without names."""
+        return tuple(self.classes) or ("0", "1")
+
+    @property
+    def n_outputs(self) -> int:
+        """Model outputs: 1 for binary (the positive class's probability), else one per class."""
+        return 1 if self.task == "binary" else len(self.classes)
+
+    def encode_label(self, text: str):
+        """A label as written in the raw files -> the stored value, or raise ValueError saying why.
+
+        Binary: 0/1 (or a class name); multiclass: the class index (from a name or an index); multilabel: a
+        multi-hot uint8 vector from space-separated names (or indices).
+
+        Example:
+            >>> Adapter.encode_label(get_adapter("plant-seedlings"), "Maize")  # doctest: +SKIP
+            7
+        """
+        text = str(text).strip()
+        names = self.class_names
+        if self.task == "multilabel":
+            hot = np.zeros(len(names), np.uint8)
+            for part in text.split():
+                hot[self._class_index(part, names)] = 1
+            return hot
+        index = self._class_index(text, names)
+        return index
+
+    @staticmethod
+    def _class_index(text: str, names) -> int:
+        if text in names:
+            return names.index(text)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
+            return int(text)
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(f"label {text!r} is not one of the classes ({shown}) nor an index 0..{len(names) - 1}")
 
     def split_dir(self, split: str) -> str:
         return self.train_dir if split == "train" else self.test_dir
@@ -177,21 +271,22 @@ class Adapter:
 class FolderPerClassAdapter(Adapter):
     """A dataset laid out as ``<train_dir>/<CLASS>/<file>`` (and the same, or a flat folder, for the test split).
 
-    Labels come from the folder: 1 for ``positive_class``, 0 for the other ``classes``. The id is the file name
-    without its suffix; image files end in one of ``suffixes``. Test images may sit in class folders (their
-    labels are ignored) or directly in ``test_dir``; the submission lists them sorted by id.
+    Labels come from the folder: the folder's name is the class (binary: ``classes[1]`` is the positive class,
+    label 1). The id is the file name without its suffix; image files end in one of ``suffixes``. Test images may
+    sit in class folders (their labels are ignored) or directly in ``test_dir``; the submission lists them sorted
+    by id.
     """
 
-    classes: tuple[str, ...] = ()
-    positive_class: str = ""
+    positive_class: str = ""  # binary: must be classes[1] when given (kept for declarations that name it)
     suffixes: tuple[str, ...] = (".jpeg", ".jpg", ".png")
 
     def __post_init__(self):
         super().__post_init__()
-        if self.positive_class not in self.classes or len(self.classes) < 2:
+        if len(self.classes) < 2 or (self.positive_class and self.positive_class != self.classes[-1]):
             raise KitError(
-                f"adapter {self.name!r}: expected at least two classes including positive_class; got "
-                f"classes={self.classes}, positive_class={self.positive_class!r}."
+                f"adapter {self.name!r}: expected at least two classes (binary: the positive class last); got "
+                f"classes={self.classes}, positive_class={self.positive_class!r}. Fix: list the classes in label "
+                "order."
             )
 
     def list_split(self, raw: Path, split: str) -> Listing:
@@ -204,7 +299,7 @@ class FolderPerClassAdapter(Adapter):
                 if entry.name not in self.classes:
                     strays.append((entry.path, f"folder is not one of the classes {', '.join(self.classes)}"))
                     continue
-                label = "1" if entry.name == self.positive_class else "0"
+                label = entry.name
                 for file in sorted(os.scandir(entry.path), key=lambda e: e.name):
                     self._add(records, strays, file, label if split == "train" else None, f"{entry.name}/")
             elif split == "train":

@@ -79,9 +79,9 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
         seen[image_id] = where
         if label is not None:
             try:
-                label = int(label)
-            except ValueError:
-                rejects.append(Reject(split, image_id, path, f"{where}: label {label!r} is not an integer"))
+                label = adapter.encode_label(label)
+            except ValueError as e:
+                rejects.append(Reject(split, image_id, path, f"{where}: {e}"))
                 continue
         if has_groups and not group:
             rejects.append(Reject(split, image_id, path, f"{where}: empty {adapter.group_column!r} (its fold group)"))
@@ -98,8 +98,20 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
         groups.append(group)
     rejects += [Reject(split, Path(path).stem, path, reason) for path, reason in listing.strays]
     return SplitPlan(
-        split, ids, paths, np.asarray(labels, np.int64) if has_labels else None, rejects, groups if has_groups else None
+        split,
+        ids,
+        paths,
+        _label_array(adapter, labels) if has_labels else None,
+        rejects,
+        groups if has_groups else None,
     )
+
+
+def _label_array(adapter: Adapter, labels: list) -> np.ndarray:
+    """Class indices (N,) int64, or multi-hot rows (N, C) uint8 for a multilabel adapter."""
+    if adapter.task == "multilabel":
+        return np.asarray(labels, np.uint8).reshape(len(labels), adapter.n_outputs)
+    return np.asarray(labels, np.int64)
 
 
 def _conflicting_ids(rows: pd.DataFrame) -> set[str]:

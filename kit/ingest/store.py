@@ -4,11 +4,12 @@ Layout::
 
     /train/images   uint8 (N, H, W, C), chunked along N       /test/images   uint8 (M, H, W, C)
     /train/ids      str (N,)   labels-CSV order                /test/ids      str (M,)  sample_submission order
-    /train/labels   int64 (N,)
+    /train/labels   int64 (N,) class indices; uint8 (N, C) multi-hot rows for a multilabel task
     /train/groups   str (N,)   only for adapters with a group column (e.g. ISIC's patient_id)
     /quarantine/{split,id,path,reason}   str: every file or row that could not be used, and why
-    attributes: adapter, slug, source, kit_version, image_shape, fit, n_train, n_test, n_quarantined,
-                created, complete (written last; a store without it is never read as finished)
+    attributes: adapter, slug, source, kit_version, image_shape, fit, task, classes (label names in index
+                order), n_train, n_test, n_quarantined, created, complete (written last; a store without it is
+                never read as finished). Stores written before task/classes existed are binary ("0", "1").
 
 Example:
     >>> from kit.ingest.store import open_store
@@ -27,7 +28,17 @@ import pandas as pd
 
 from kit.errors import KitError
 
-__all__ = ["open_store", "is_complete", "read_quarantine", "read_table", "chunk_rows", "CHUNK", "QUARANTINE_FIELDS"]
+__all__ = [
+    "open_store",
+    "is_complete",
+    "read_quarantine",
+    "read_table",
+    "read_labels",
+    "store_classes",
+    "chunk_rows",
+    "CHUNK",
+    "QUARANTINE_FIELDS",
+]
 
 CHUNK = 256  # images per HDF5 chunk: the loader reads whole chunks, never single rows (see kit.train.loader)
 QUARANTINE_FIELDS = ("split", "id", "path", "reason")
@@ -66,11 +77,31 @@ def open_store(path) -> h5py.File:
 
 
 def read_table(h5: h5py.File, split: str) -> pd.DataFrame:
-    """ids (and labels for train) of one split, in store order."""
+    """ids (and labels for train: the class index, or the multi-hot row as text "0 1 1") of one split, in store
+    order."""
     table = pd.DataFrame({"id": h5[f"{split}/ids"].asstr()[:]})
     if f"{split}/labels" in h5:
-        table["label"] = h5[f"{split}/labels"][:]
+        labels = h5[f"{split}/labels"][:]
+        table["label"] = labels if labels.ndim == 1 else [" ".join(map(str, row)) for row in labels]
     return table
+
+
+def read_labels(h5: h5py.File) -> np.ndarray:
+    """The train labels: class indices (N,), or multi-hot rows (N, C)."""
+    return h5["train/labels"][:]
+
+
+def store_classes(h5: h5py.File) -> tuple[str, tuple[str, ...]]:
+    """(task, class names) of a store; stores written before these attributes were binary.
+
+    Example:
+        >>> with open_store("data/pcam/pcam.h5") as h5:  # doctest: +SKIP
+        ...     store_classes(h5)
+        ('binary', ('0', '1'))
+    """
+    task = h5.attrs.get("task", "binary")
+    classes = h5.attrs.get("classes", ("0", "1"))
+    return str(task), tuple(str(c) for c in classes)
 
 
 def read_quarantine(path) -> pd.DataFrame:

@@ -163,6 +163,8 @@ def _write_header(h5: h5py.File, adapter: Adapter, raw: Path, spec: ImageSpec) -
             "kit_version": kit.__version__,
             "image_shape": spec.shape,
             "fit": spec.fit,
+            "task": adapter.task,
+            "classes": list(adapter.class_names),
             "complete": False,
         }
     )
@@ -189,7 +191,10 @@ def _prepare_split(h5: h5py.File, plan: SplitPlan) -> int:
         )
         group.create_dataset("ids", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         if plan.labels is not None:
-            group.create_dataset("labels", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            per_row = plan.labels.shape[1:]  # () for class indices, (C,) for multi-hot rows
+            group.create_dataset(
+                "labels", (0, *per_row), plan.labels.dtype, maxshape=(None, *per_row), chunks=(4096, *per_row)
+            )
         if plan.groups is not None:
             group.create_dataset("groups", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(4096,))
         group.attrs.update({"plan": plan.fingerprint, "consumed": 0, "written": 0, "rejected": 0})

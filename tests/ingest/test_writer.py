@@ -82,7 +82,7 @@ def _damage_train(raw):
         ids[3]: "wrong shape",
         ids[4]: "image file is missing",
         "feedfacefeedfacefeedfacefeedfacefeedface": "has no row",
-        ids[6]: "not an integer",
+        ids[6]: "not one of the classes",
         ids[7]: "duplicate id (first at train_labels.csv line",
         ids[8]: "conflicting labels",
         "": "empty id",
