@@ -1,7 +1,9 @@
 """Cross-validation folds: scikit-learn splitters, saved as ``folds.csv`` (id, fold), plus reusable invariant checks.
 
-Stratified K-fold by default; stratified group K-fold when the store has groups (e.g. one patient's images must
-never sit on both sides of a split).
+Class indices (N,): stratified K-fold by default; stratified group K-fold when the store has groups (e.g. one
+patient's images must never sit on both sides of a split). Multi-hot rows (N, C): iterative stratification
+(``iterstrat``'s MultilabelStratifiedKFold), which spreads each label's positives evenly over the folds; no library
+splits multi-hot rows by group, so groups with multi-hot labels are refused.
 
 Example:
     >>> import numpy as np
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from kit.errors import KitError
@@ -25,10 +28,25 @@ __all__ = ["make_folds", "check_folds", "fold_rows"]
 
 
 def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
-    """Assign every id to exactly one validation fold (0..k-1), stratified by label (and grouped if given)."""
-    labels = np.asarray(labels)
+    """Assign every id to exactly one validation fold (0..k-1), stratified by label (and grouped if given).
+
+    ``labels``: class indices (N,), or multi-hot rows (N, C) of 0/1 (a multilabel task; no ``groups``).
+    """
+    labels, ids = np.asarray(labels), list(ids)
     if k < 2:
         raise KitError(f"expected folds.k >= 2, got {k}. Fix: --set folds.k=5.")
+    if len(ids) != len(labels):
+        raise KitError(f"expected one label row per id, got {len(labels)} label rows for {len(ids)} ids. Fix: "
+                       "pass the store's train ids and labels together.")  # fmt: skip
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # one label column: a binary task, stratified the same way
+    if labels.ndim == 2:
+        return _multilabel_folds(ids, labels, k, seed, groups)
+    if labels.ndim != 1:
+        raise KitError(
+            f"expected labels of shape (N,) (class indices) or (N, C) (multi-hot rows), got shape {labels.shape}. "
+            "Fix: pass the store's train labels (kit.ingest.store)."
+        )
     counts = np.bincount(labels.astype(np.int64))
     if counts[counts > 0].min() < k:
         raise KitError(
@@ -48,10 +66,47 @@ def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
                 "groups to spread over folds.k folds. Fix: lower folds.k."
             )
         fold[valid] = f
-    out = pd.DataFrame({"id": list(ids), "fold": fold})
+    out = pd.DataFrame({"id": ids, "fold": fold})
     if groups is not None:
         out["group"] = np.asarray(groups)
     return out
+
+
+def _multilabel_folds(ids: list, labels: np.ndarray, k: int, seed: int, groups) -> pd.DataFrame:
+    """Iterative stratification of multi-hot rows (N, C): every label with >= k positives in every validation fold."""
+    if groups is not None:
+        raise KitError(
+            "expected no groups with multi-hot (multilabel) labels, got groups: no library splitter both keeps a "
+            "group in one fold and stratifies several labels at once. Fix: drop the adapter's group_column (a "
+            "group's images may then sit on both sides of a split), or make the task multiclass."
+        )
+    if not np.isin(labels, (0, 1)).all():
+        bad = sorted({str(v) for v in np.unique(labels[~np.isin(labels, (0, 1))])})[:5]
+        raise KitError(f"expected multi-hot labels of 0 and 1 only, got values {bad}. Fix: re-ingest the store.")
+    labels = labels.astype(np.int64)
+    positives = labels.sum(axis=0)
+    if not positives.any():
+        raise KitError(
+            f"expected some positive labels, got {len(labels)} rows with no label set: nothing to stratify or "
+            "learn. Fix: check the adapter's label column."
+        )
+    rarest = int(np.argmin(np.where(positives > 0, positives, np.iinfo(np.int64).max)))
+    if positives[rarest] < k:
+        raise KitError(
+            f"the rarest label (column {rarest}) has {positives[rarest]} positive images, fewer than folds.k={k}: "
+            "some fold would validate without it. Fix: lower folds.k."
+        )
+    splitter = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    fold = np.full(len(labels), -1, np.int64)
+    for f, (_, valid) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        missing = np.flatnonzero((positives > 0) & (labels[valid].sum(axis=0) == 0))
+        if len(missing):
+            raise KitError(
+                f"fold {f} would validate without label columns {missing[:5].tolist()} (its {len(valid)} images "
+                "hold no positive of them). Fix: lower folds.k."
+            )
+        fold[valid] = f
+    return pd.DataFrame({"id": ids, "fold": fold})
 
 
 def check_folds(folds: pd.DataFrame, k: int, ids=None) -> None:
