@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fnmatch
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -43,10 +44,13 @@ class Listing:
     """One split as the adapter sees it, before any check: ``rows`` has the columns id, path, exists (the file
     is there), where (e.g. "train.csv line 7", for messages), label (train; text), group (when the adapter
     groups) and problem (when some ids name no file: the reason, "" elsewhere); ``strays`` lists (path, reason)
-    for files present that belong to no row."""
+    for files present that belong to no row (quarantined); ``skipped`` lists (path, reason) for files the adapter
+    declares are not images to classify (``exclude``: e.g. segmentation masks beside the images): neither ingested
+    nor counted as failures, but listed so that nothing is left out silently."""
 
     rows: pd.DataFrame
     strays: list[tuple[str, str]]
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +60,8 @@ class Adapter:
     Attributes:
         name: short name used on the command line (``pcam``).
         slug: Kaggle competition slug (``owner/name`` for a Kaggle dataset, see ``kind``).
-        train_dir / test_dir: folders (relative to the raw folder) holding the images.
+        train_dir / test_dir: folder (relative to the raw folder) holding the images, or a tuple of folders searched
+            in order for each id's file (HAM10000 ships ``HAM10000_images_part_1`` and ``_part_2``).
         labels_csv: train table (id and label columns, plus ``group_column``), relative to the raw folder.
         sample_submission_csv: test ids in submission order, relative to the raw folder.
         id_column / label_column: column names in both tables, and the submission's columns.
@@ -88,6 +93,10 @@ class Adapter:
         fit: how a decoded image becomes ``image_shape``: "exact" (must already match), "stretch", "crop"
             (centre square, then resize) or "pad" (letterbox); resizing uses area interpolation.
         kind: "competition" (download and submit through Kaggle) or "dataset" (a Kaggle dataset: no submissions).
+        exclude: glob patterns (``fnmatch``, case-sensitive, on the file name) of files that lie beside the images
+            but are not images to classify, e.g. ``("*_mask.png", "*_mask_*.png")`` for segmentation masks; they are
+            listed in ``Listing.skipped`` with ``exclude_reason``, never ingested nor quarantined.
+        exclude_reason: what an excluded file is ("segmentation mask"), for the skipped list's reasons.
     """
 
     name: str
@@ -116,8 +125,26 @@ class Adapter:
     tta: str = "d4"
     submission: str = "probability"
     class_columns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_reason: str = "file beside the images"
 
     def __post_init__(self):
+        for field in ("train_dir", "test_dir"):
+            value = getattr(self, field)
+            if not isinstance(value, str):  # a list from a TOML file or a tuple: one frozen tuple of folders
+                folders = tuple(value) if isinstance(value, (list, tuple)) else ()
+                if not folders or not all(isinstance(f, str) and f for f in folders):
+                    raise KitError(
+                        f"adapter {self.name!r}: expected {field} a folder or a non-empty tuple of folders, got "
+                        f"{value!r}. Fix: correct the adapter's declaration."
+                    )
+                object.__setattr__(self, field, folders)
+        if isinstance(self.exclude, str) or not all(isinstance(p, str) and p for p in self.exclude):
+            raise KitError(
+                f"adapter {self.name!r}: expected exclude a tuple of glob patterns, got {self.exclude!r}. "
+                "Fix: write e.g. exclude=('*_mask.png',)."
+            )
+        object.__setattr__(self, "exclude", tuple(self.exclude))
         self._check_task()
         if self.fit not in FITS:
             raise KitError(
@@ -203,8 +230,18 @@ class Adapter:
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
         raise ValueError(f"label {text!r} is not one of the classes ({shown}) nor an index 0..{len(names) - 1}")
 
+    def split_dirs(self, split: str) -> tuple[str, ...]:
+        """The split's image folders, searched in order (one for most adapters)."""
+        folders = self.train_dir if split == "train" else self.test_dir
+        return (folders,) if isinstance(folders, str) else tuple(folders)
+
     def split_dir(self, split: str) -> str:
-        return self.train_dir if split == "train" else self.test_dir
+        """The split's (first) image folder."""
+        return self.split_dirs(split)[0]
+
+    def _fallback_test(self, raw: Path) -> bool:
+        """True when the test split is the labelled images: ``optional_test`` and no test table or folder."""
+        return self.optional_test and not self.table_path(raw, "test").is_file()
 
     def table_path(self, raw: Path, split: str) -> Path:
         return Path(raw) / (self.labels_csv if split == "train" else self.sample_submission_csv)
@@ -223,32 +260,43 @@ class Adapter:
 
     def list_split(self, raw: Path, split: str) -> Listing:
         """The split's rows from its table, and the files in its folder that no row names."""
-        source = split
-        if split == "test" and self.optional_test and not self.table_path(raw, "test").is_file():
-            source = "train"  # a dataset without a test split: predict the labelled images
-        path = self.table_path(raw, source)
+        if split == "test" and self._fallback_test(raw):
+            return _labelled_as_test(self.list_split(raw, "train"))  # a dataset without a test split
+        path = self.table_path(raw, split)
         table = _read_table(path, self, split)
-        folder = Path(raw) / self.split_dir(source)
-        files = _list_folder(folder)
         ids = table[self.id_column].str.strip()
         names, problems = self._file_names(ids)
-        prefix = f"{folder}{os.sep}"  # plain strings: pathlib per row costs seconds on 220k rows
-        rows = pd.DataFrame(
-            {
-                "id": ids,
-                "path": prefix + names,
-                "exists": names.isin(files),
-                "where": [f"{path.name} line {n}" for n in range(2, len(table) + 2)],
-            }
-        )
+        rows, strays, skipped = self._rows_for_names(raw, split, ids, names, path.name)
         if problems is not None:
             rows["problem"] = problems
         if split == "train":
             rows["label"] = table[self.label_column]
             if self.group_column:
                 rows["group"] = table[self.group_column].str.strip()
-        strays = [(str(folder / name), f"file has no row in {path.name}") for name in sorted(files - set(names))]
-        return Listing(rows, strays)
+        return Listing(rows, strays, skipped)
+
+    def _rows_for_names(self, raw: Path, split: str, ids: pd.Series, names: pd.Series, table_name: str):
+        """Rows (id, path, exists, where) for the files ``names`` (in table order, searched in every folder of the
+        split), the strays (files no row names) and the skipped (excluded) files."""
+        found, strays, skipped = _scan_folders(raw, self.split_dirs(split), self)
+        first = f"{Path(raw) / self.split_dir(split)}{os.sep}"
+        # plain strings: pathlib per row costs seconds on 220k rows
+        prefixes = names.map(found).fillna(first) if len(self.split_dirs(split)) > 1 else first
+        rows = pd.DataFrame(
+            {
+                "id": ids,
+                "path": prefixes + names,
+                "exists": names.isin(found),
+                "where": [f"{table_name} line {n}" for n in range(2, len(ids) + 2)],
+            }
+        )
+        named = set(names)
+        strays += [
+            (f"{folder}{name}", f"file has no row in {table_name}")
+            for name, folder in sorted(found.items())
+            if name not in named
+        ]
+        return rows, strays, skipped
 
     def _file_names(self, ids: pd.Series) -> tuple[pd.Series, list[str] | None]:
         """Each id's file name, and (for ``{n}`` stems) why an id names no file ("" when it does)."""
@@ -267,18 +315,67 @@ class Adapter:
         return pd.Series(names, index=ids.index, dtype=str), problems
 
 
+def _labelled_as_test(train: Listing) -> Listing:
+    """The labelled images as the test split (``optional_test``): the rows that can be read, without labels; the
+    train split already reports the rest (bad rows, strays, skipped files)."""
+    rows = train.rows
+    usable = rows["exists"] & (rows["problem"] == "" if "problem" in rows else True) & (rows["id"] != "")
+    rows = rows[usable].drop(columns=[c for c in ("label", "group", "problem") if c in rows])
+    rows = rows.drop_duplicates("id").reset_index(drop=True)
+    return Listing(rows, [], [])
+
+
+def _excluded(name: str, patterns: tuple[str, ...]) -> str | None:
+    """The first pattern ``name`` matches, or None."""
+    return next((p for p in patterns if fnmatch.fnmatchcase(name, p)), None)
+
+
+def _skip_reason(adapter: Adapter, name: str, pattern: str, images: dict[str, str]) -> str:
+    """Why an excluded file is not ingested, naming the image it lies beside when one's stem starts its stem
+    (``benign (1)_mask_1.png`` belongs to ``benign (1).png``); ``images`` maps stems to file names."""
+    stem = os.path.splitext(name)[0]
+    owner = next((images[stem[:cut]] for cut in range(len(stem) - 1, 0, -1) if stem[:cut] in images), None)
+    what = f"{adapter.exclude_reason} of {owner!r}" if owner else adapter.exclude_reason
+    return f"{what}, not an image to classify (exclude pattern {pattern!r}); not ingested"
+
+
+def _scan_folders(raw: Path, folders: tuple[str, ...], adapter: Adapter):
+    """Files (not folders) of ``folders``, in order: ({name: folder path + os.sep} for the first copy of each
+    name, strays (later copies of a name), skipped (files matching ``adapter.exclude``))."""
+    found: dict[str, str] = {}
+    strays, skipped = [], []
+    for relative in folders:
+        folder = Path(raw) / relative
+        prefix = f"{folder}{os.sep}"
+        names = _list_folder(folder)
+        excluded = {n: p for n in names if (p := _excluded(n, adapter.exclude))} if adapter.exclude else {}
+        if excluded:
+            images = {os.path.splitext(n)[0]: n for n in names if n not in excluded}
+            skipped += [(prefix + n, _skip_reason(adapter, n, p, images)) for n, p in sorted(excluded.items())]
+        for name in sorted(names - set(excluded)) if excluded else names:
+            if name in found:
+                strays.append((prefix + name, f"a second copy of {found[name]}{name}; that one is read"))
+            else:
+                found[name] = prefix
+    return found, strays, skipped
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderPerClassAdapter(Adapter):
     """A dataset laid out as ``<train_dir>/<CLASS>/<file>`` (and the same, or a flat folder, for the test split).
 
     Labels come from the folder: the folder's name is the class (binary: ``classes[1]`` is the positive class,
-    label 1). The id is the file name without its suffix; image files end in one of ``suffixes``. Test images may
-    sit in class folders (their labels are ignored) or directly in ``test_dir``; the submission lists them sorted
-    by id.
+    label 1; multiclass: its index in ``classes``). The id is the file name without its suffix, or with it when
+    ``id_is_file_name`` (Plant Seedlings' submission names ``0021e90e4.png``); image files end in one of
+    ``suffixes``, and files matching ``exclude`` are skipped. Test images may sit in class folders (their labels are
+    ignored) or directly in ``test_dir``, listed sorted by id; when ``sample_submission_csv`` names a table that
+    is present, the test split is that table's ``id_column`` in its order (each id naming its file in
+    ``test_dir``, as in ``Adapter``). With ``optional_test`` and no test folder, the labelled images stand in.
     """
 
     positive_class: str = ""  # binary: must be classes[1] when given (kept for declarations that name it)
     suffixes: tuple[str, ...] = (".jpeg", ".jpg", ".png")
+    id_is_file_name: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -289,36 +386,82 @@ class FolderPerClassAdapter(Adapter):
                 "order."
             )
 
+    def _test_table(self, raw: Path) -> Path | None:
+        path = Path(raw) / self.sample_submission_csv if self.sample_submission_csv else None
+        return path if path is not None and path.is_file() else None
+
+    def _fallback_test(self, raw: Path) -> bool:
+        if not self.optional_test or self._test_table(raw) is not None:
+            return False
+        return not any((Path(raw) / folder).is_dir() for folder in self.split_dirs("test"))
+
     def list_split(self, raw: Path, split: str) -> Listing:
-        folder = Path(raw) / self.split_dir(split)
-        if not folder.is_dir():
-            raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.")
-        records, strays = [], []
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            if entry.is_dir():
-                if entry.name not in self.classes:
-                    strays.append((entry.path, f"folder is not one of the classes {', '.join(self.classes)}"))
-                    continue
-                label = entry.name
-                for file in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                    self._add(records, strays, file, label if split == "train" else None, f"{entry.name}/")
-            elif split == "train":
-                strays.append((entry.path, f"not inside a class folder ({', '.join(self.classes)})"))
-            else:
-                self._add(records, strays, entry, None, "")
+        if split != "train":
+            if self._fallback_test(raw):
+                return _labelled_as_test(self.list_split(raw, "train"))  # a dataset without a test split
+            table = self._test_table(raw)
+            if table is not None:
+                return self._list_from_table(raw, split, table)
+        records, strays, skipped = [], [], []
+        for relative in self.split_dirs(split):
+            folder = Path(raw) / relative
+            if not folder.is_dir():
+                raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.")
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_dir():
+                    if entry.name not in self.classes:
+                        strays.append((entry.path, f"folder is not one of the classes {', '.join(self.classes)}"))
+                        continue
+                    label = entry.name if split == "train" else None
+                    self._add_folder(records, strays, skipped, entry.path, label, f"{entry.name}/")
+                elif split == "train":
+                    if pattern := _excluded(entry.name, self.exclude):
+                        skipped.append((entry.path, _skip_reason(self, entry.name, pattern, {})))
+                    else:
+                        strays.append((entry.path, f"not inside a class folder ({', '.join(self.classes)})"))
+            if split != "train":
+                self._add_folder(records, strays, skipped, folder, None, "", files_only=True)
         rows = pd.DataFrame(records, columns=["id", "path", "exists", "where", "label"])
         if split != "train":
             rows = rows.drop(columns="label").sort_values("id", kind="stable").reset_index(drop=True)
-        return Listing(rows, strays)
+        return Listing(rows, strays, skipped)
 
-    def _add(self, records, strays, entry, label, prefix) -> None:
-        stem, suffix = os.path.splitext(entry.name)
-        if entry.is_dir() or suffix.lower() not in self.suffixes:
-            strays.append((entry.path, f"not an image file (expected {', '.join(self.suffixes)})"))
+    def _add_folder(self, records, strays, skipped, folder, label, prefix, files_only=False) -> None:
+        """Add the image files of ``folder``; excluded files go to ``skipped``, other files to ``strays``."""
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        files = [e for e in entries if not e.is_dir()]
+        images = {}
+        if self.exclude:
+            images = {os.path.splitext(e.name)[0]: e.name for e in files if not _excluded(e.name, self.exclude)}
+        for entry in entries:
+            if files_only and entry.is_dir():
+                continue
+            stem, suffix = os.path.splitext(entry.name)
+            pattern = None if entry.is_dir() else _excluded(entry.name, self.exclude)
+            if pattern:
+                skipped.append((entry.path, _skip_reason(self, entry.name, pattern, images)))
+            elif entry.is_dir() or suffix.lower() not in self.suffixes:
+                strays.append((entry.path, f"not an image file (expected {', '.join(self.suffixes)})"))
+            else:
+                image_id = entry.name if self.id_is_file_name else stem
+                records.append((image_id, entry.path, True, f"{prefix}{entry.name}", label))
+
+    def _list_from_table(self, raw: Path, split: str, path: Path) -> Listing:
+        """The test split in the order of its table: each id names its file in the test folder(s)."""
+        table = _read_table(path, self, split)
+        ids = table[self.id_column].str.strip()
+        if self.id_is_file_name:
+            names, problems = ids, None
         else:
-            records.append((stem, entry.path, True, f"{prefix}{entry.name}", label))
+            names, problems = self._file_names(ids)
+        rows, strays, skipped = self._rows_for_names(raw, split, ids, names, path.name)
+        if problems is not None:
+            rows["problem"] = problems
+        return Listing(rows, strays, skipped)
 
     def table_path(self, raw: Path, split: str) -> Path:
+        if split != "train" and self.sample_submission_csv:
+            return Path(raw) / self.sample_submission_csv
         raise KitError(
             f"expected a label table, but {self.name} has none: its labels are its folders "
             f"({', '.join(self.classes)}). Fix: read it with list_split."

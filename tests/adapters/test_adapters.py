@@ -37,6 +37,8 @@ RECIPE = [
 @pytest.mark.parametrize("name", list_adapters())
 def test_adapter_end_to_end_synth_ingest_train_predict_submit(name, tmp_path):
     adapter = get_adapter(name)
+    if adapter.task != "binary":  # this test checks a binary submission (one probability column, oof_auc)
+        pytest.skip(f"{name} is {adapter.task}: its end-to-end run is tested with the multi-class engine")
     raw = synthesize(name, tmp_path / "raw", n_train=64, n_test=12, seed=0)
     store = tmp_path / f"{name}.h5"
     summary = ingest(name, raw, store, workers=1, progress=False)

@@ -12,7 +12,7 @@ from kit.adapters import registry
 from kit.adapters.registry import get_adapter, list_adapters, register_adapter
 from kit.errors import KitError
 
-BUILT_IN = ["chest-xray", "head-ct", "isic", "pcam"]
+BUILT_IN = ["busi", "chest-xray", "ham10000", "head-ct", "isic", "pcam", "plant-seedlings"]
 
 
 @pytest.fixture
@@ -136,7 +136,8 @@ def test_register_adapter_by_hand(fresh_registry):
 
 
 def test_unknown_names_list_the_known_ones(fresh_registry):
-    with pytest.raises(KitError, match="unknown competition 'nope'; known: chest-xray, head-ct, isic, pcam. Fix:"):
+    known = "busi, chest-xray, ham10000, head-ct, isic, pcam, plant-seedlings"
+    with pytest.raises(KitError, match=f"unknown competition 'nope'; known: {known}. Fix:"):
         get_adapter("nope")
 
 
