@@ -85,6 +85,7 @@ class Adapter:
         class_columns: the submission's column per class (``class_probs``), when they differ from ``classes``.
         synthesize: ``f(adapter, raw_dir, n_train, n_test, seed)`` writing a synthetic dataset in this layout
             (by convention a function of ``competitions.synthetic.<module>``); ``kit synth NAME DIR`` calls it.
+            None (declarative adapters): ``kit.synth.generic`` writes the layout with a colour and shape per class.
         train_augment: default training augmentation, albumentations transforms as ``{"name": ..., **kwargs}``.
         group_column: train column whose rows must stay in one fold (a patient), or None.
         csv_sep: the tables' field separator, or None to sniff it from each table (``,``, ``;``, tab or ``|``).

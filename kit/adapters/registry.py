@@ -1,13 +1,16 @@
 """The adapter registry: every competition adapter by name, found on first use.
 
-Adapters come from three places, loaded once, on the first ``get_adapter`` or ``list_adapters``:
+Adapters come from these places, loaded once, on the first ``get_adapter`` or ``list_adapters``:
 
 1. installed packages, through the entry-point group ``kit.adapters`` (``name = package.module:OBJECT``, the
    name being the adapter's): how a third-party package plugs in, and how kit's own are declared (setup.cfg);
 2. every module of the top-level ``competitions`` package (but ``competitions.synthetic``) when it is importable:
    each module-level ``Adapter`` there counts. This is what works from a source tree that is not installed, such
    as the bundle a Kaggle notebook puts on ``sys.path``, so dropping a file into ``competitions/`` is enough;
-3. ``register_adapter(adapter)`` by hand, e.g. in a notebook.
+3. declarative adapters (``kit.adapters.declarative``): every ``*.toml`` file in the ``competitions`` package's
+   folder, then every file (or ``*.toml`` of every folder) named in the environment variable ``KIT_ADAPTERS``
+   (``os.pathsep``-separated);
+4. ``register_adapter(adapter)`` or ``register_adapter_file(path)`` (a TOML file) by hand, e.g. in a notebook.
 
 The same adapter found twice (entry point and package) counts once; two different adapters with one name is an
 error. This module imports no adapter at import time: the ``competitions`` package depends on kit, not the
@@ -24,15 +27,27 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import pkgutil
+from pathlib import Path
 
 from kit.adapters.base import Adapter
+from kit.adapters.declarative import load_adapter_toml
 from kit.errors import KitError
 
-__all__ = ["ENTRY_POINT_GROUP", "BUILTIN_PACKAGE", "register_adapter", "get_adapter", "list_adapters"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BUILTIN_PACKAGE",
+    "ENV_VAR",
+    "register_adapter",
+    "register_adapter_file",
+    "get_adapter",
+    "list_adapters",
+]
 
 ENTRY_POINT_GROUP = "kit.adapters"
 BUILTIN_PACKAGE = "competitions"
+ENV_VAR = "KIT_ADAPTERS"  # TOML files or folders of them, os.pathsep-separated
 _NOT_ADAPTERS = ("synthetic",)  # competitions.synthetic draws the images; it declares no adapter
 
 _ADAPTERS: dict[str, Adapter] = {}
@@ -52,14 +67,25 @@ def register_adapter(adapter: Adapter) -> Adapter:
     return _register(adapter, "register_adapter()")
 
 
+def register_adapter_file(path) -> Adapter:
+    """Add the declarative adapter of the TOML file ``path`` (``kit.adapters.declarative``); returns it.
+
+    Example:
+        >>> register_adapter_file("my_dataset.toml").name  # doctest: +SKIP
+        'my-dataset'
+    """
+    _load()
+    return _register(load_adapter_toml(path), f"file {path}")
+
+
 def get_adapter(name: str) -> Adapter:
     """The adapter called ``name``; unknown names list the known ones."""
     _load()
     if name not in _ADAPTERS:
         raise KitError(
             f"unknown competition {name!r}; known: {', '.join(sorted(_ADAPTERS))}. Fix: use one of "
-            f"these, or add an adapter (a module in competitions/, or a package declaring the "
-            f"{ENTRY_POINT_GROUP!r} entry-point group)."
+            f"these, or add an adapter (a module or a .toml file in competitions/, a .toml file named in "
+            f"{ENV_VAR}, or a package declaring the {ENTRY_POINT_GROUP!r} entry-point group)."
         )
     return _ADAPTERS[name]
 
@@ -107,6 +133,8 @@ def _load() -> None:
         for value in vars(module).values():
             if isinstance(value, Adapter):
                 _register(value, f"module {module_name}")
+    for path in _toml_files():
+        _register(load_adapter_toml(path), f"file {path}")
     _loaded = True  # only once everything loaded: after an error the next call reports it again
 
 
@@ -137,3 +165,24 @@ def _builtin_modules() -> list[str]:
     package = importlib.import_module(BUILTIN_PACKAGE)
     names = sorted(info.name for info in pkgutil.iter_modules(package.__path__))  # also inside a zip bundle
     return [f"{BUILTIN_PACKAGE}.{name}" for name in names if not name.startswith("_") and name not in _NOT_ADAPTERS]
+
+
+def _toml_files() -> list[Path]:
+    """The declarative adapters' files: ``competitions/*.toml``, then those ``KIT_ADAPTERS`` names, in order."""
+    files: list[Path] = []
+    if importlib.util.find_spec(BUILTIN_PACKAGE) is not None:
+        for folder in importlib.import_module(BUILTIN_PACKAGE).__path__:
+            if Path(folder).is_dir():
+                files += sorted(Path(folder).glob("*.toml"))
+    for entry in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            files += sorted(path.glob("*.toml"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise KitError(
+                f"{ENV_VAR}: expected TOML files or folders of them, got {entry!r}, which does not exist. Fix: "
+                f"correct {ENV_VAR} (paths separated by {os.pathsep!r}) or unset it."
+            )
+    return files

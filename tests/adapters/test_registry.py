@@ -12,7 +12,16 @@ from kit.adapters import registry
 from kit.adapters.registry import get_adapter, list_adapters, register_adapter
 from kit.errors import KitError
 
-BUILT_IN = ["busi", "chest-xray", "ham10000", "head-ct", "isic", "pcam", "plant-seedlings"]
+BUILT_IN = [
+    "busi",
+    "chest-xray",
+    "ham10000",
+    "head-ct",
+    "intel-image-classification",
+    "isic",
+    "pcam",
+    "plant-seedlings",
+]
 
 
 @pytest.fixture
@@ -136,7 +145,7 @@ def test_register_adapter_by_hand(fresh_registry):
 
 
 def test_unknown_names_list_the_known_ones(fresh_registry):
-    known = "busi, chest-xray, ham10000, head-ct, isic, pcam, plant-seedlings"
+    known = ", ".join(BUILT_IN)
     with pytest.raises(KitError, match=f"unknown competition 'nope'; known: {known}. Fix:"):
         get_adapter("nope")
 
