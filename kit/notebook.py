@@ -90,19 +90,18 @@ def run(
 def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
     """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
     from kit.adapters.registry import get_adapter
-    from kit.infer.submission import expected_ids_from_store, write_submission
+    from kit.infer.submission import SubmissionFormat, expected_ids_from_store, write_submission
     from kit.run import RunFolder
 
-    adapter = get_adapter(competition)
+    fmt = SubmissionFormat.from_adapter(get_adapter(competition))
     test = RunFolder(run_dir).read_test_pred()
     return write_submission(
         competition,
         test["id"].tolist(),
-        test["pred"].to_numpy(),
+        test.drop(columns="id").to_numpy(),  # the probability columns (binary: pred)
         f"{run_dir.name}-partial",
         expected_ids=expected_ids_from_store(store),
-        id_column=adapter.id_column,
-        label_column=adapter.label_column,
+        fmt=fmt,
         sidecar={"runs": [str(run_dir)], "partial": True},
         reuse_identical=True,
     )

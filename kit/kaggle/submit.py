@@ -21,7 +21,13 @@ import pandas as pd
 from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
-from kit.infer.submission import Sidecar, expected_ids_from_store, sha256_file, validate_submission
+from kit.infer.submission import (
+    Sidecar,
+    SubmissionFormat,
+    expected_ids_from_store,
+    sha256_file,
+    validate_submission,
+)
 from kit.kaggle.client import Kaggle, competition_slug
 from kit.kaggle.errors import KaggleApiError
 from kit.kaggle.ledger import Ledger
@@ -127,7 +133,8 @@ def expected_test_ids(adapter, raw=None, store=None) -> list[str]:
 
 
 def validate_csv(adapter, csv, expected_ids) -> tuple[int, list[str]]:
-    """Step 1: read ``csv`` as Kaggle will and check it; returns (rows, warnings).
+    """Step 1: read ``csv`` as Kaggle will and check it against the adapter's `SubmissionFormat`; returns
+    (rows, warnings).
 
     Raises:
         KitError: naming what is wrong (columns, ids, order, values) or why the file cannot be read.
@@ -136,11 +143,12 @@ def validate_csv(adapter, csv, expected_ids) -> tuple[int, list[str]]:
         >>> validate_csv(get_adapter("pcam"), "submissions/pcam/x.csv", ids)  # doctest: +SKIP
         (57458, [])
     """
+    fmt = SubmissionFormat.from_adapter(adapter)
     try:
-        frame = pd.read_csv(csv, dtype={adapter.id_column: str}, keep_default_na=False)
+        frame = fmt.read(csv)
     except (ValueError, pd.errors.ParserError) as e:  # ParserError is a ValueError; named for the reader
         raise KitError(f"expected a readable CSV at {csv}: {e}. Fix: rewrite it with `kit ensemble`.") from e
-    return len(frame), validate_submission(frame, expected_ids, adapter.id_column, adapter.label_column)
+    return len(frame), validate_submission(frame, expected_ids, fmt)
 
 
 def earlier_submissions(ledger: Ledger, name: str, sha256: str) -> pd.DataFrame:

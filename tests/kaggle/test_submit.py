@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from kaggle_server import SLUG, api_calls, kaggle_env, make_csv, raw, run_cli  # noqa: F401  (fixtures)
 
+from kit.adapters.base import Adapter
 from kit.errors import KitError
 from kit.kaggle.ledger import Ledger
-from kit.kaggle.submit import SubmitContext, SubmitResult, submission_message, submit_csv
+from kit.kaggle.submit import SubmitContext, SubmitResult, submission_message, submit_csv, validate_csv
 
 
 def test_submit_uploads_and_records(kaggle_env, raw, capsys):
@@ -154,3 +155,45 @@ def test_context_names_the_raw_folder_and_the_ledger(kaggle_env, raw, tmp_path):
     result = submit_csv("pcam", csv, "try", dry_run=True, context=SubmitContext(raw=moved, ledger=other))
     assert len(Ledger(other).rows("pcam")) == 2 and Ledger().rows("pcam").empty
     assert kaggle_env.server.calls == []
+
+
+def _adapter(**changes) -> Adapter:
+    declaration = dict(
+        name="seedlings",
+        slug="c/seedlings",
+        train_dir="train",
+        test_dir="test",
+        labels_csv="train.csv",
+        sample_submission_csv="sample_submission.csv",
+        id_column="file",
+        label_column="species",
+        image_suffix="",
+        image_format="png",
+        image_shape=(64, 64, 3),
+        metric="log_loss",
+        synthesize=None,
+        task="multiclass",
+        classes=("Black-grass", "Charlock", "Loose Silky-bent"),
+        submission="class_name",
+    )
+    return Adapter(**{**declaration, **changes})
+
+
+def test_validate_csv_reads_each_format_as_kaggle_will(tmp_path):
+    ids = ["a.png", "b.png", "c.png"]
+    csv = tmp_path / "sub.csv"
+    csv.write_text("file,species\na.png,Loose Silky-bent\nb.png,Charlock\nc.png,Black-grass\n")
+    assert validate_csv(_adapter(), csv, ids) == (3, [])
+    csv.write_text("file,species\na.png,Loose Silky-bent\nb.png,Maize\nc.png,Black-grass\n")
+    with pytest.raises(KitError, match="not class names for ids 'b.png'.*'Maize'"):
+        validate_csv(_adapter(), csv, ids)
+    probs = _adapter(submission="class_probs", id_column="image", class_columns=("BG", "CH", "LSB"))
+    csv.write_text("image,BG,CH,LSB\na.png,0.2,0.3,0.5\nb.png,0.1,0.8,0.1\nc.png,1,0,0\n")
+    assert validate_csv(probs, csv, ids) == (3, [])
+    csv.write_text("image,Black-grass,Charlock,Loose Silky-bent\na.png,0.2,0.3,0.5\nb.png,0.1,0.8,0.1\nc.png,1,0,0\n")
+    with pytest.raises(KitError, match=r"expected submission columns \['image', 'BG', 'CH', 'LSB'\]"):
+        validate_csv(probs, csv, ids)
+    tags = _adapter(task="multilabel", classes=("NA", "haze", "water"), submission="labels", label_column="tags")
+    csv.write_text("file,tags\na.png,NA haze\nb.png,water\nc.png,\n")  # "NA" is a name; an empty row is a warning
+    rows, warnings = validate_csv(tags, csv, ids)
+    assert rows == 3 and len(warnings) == 1 and "1 rows have no label (ids 'c.png'" in warnings[0]
