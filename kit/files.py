@@ -4,7 +4,7 @@ Each write goes to a private temporary name beside the target (the process id ke
 then renamed over it, which POSIX makes atomic.
 
 Example:
-    >>> write_json("runs/pcam/x/metrics.json", {"oof_auc": 0.95})  # doctest: +SKIP
+    >>> write_json("runs/pcam/x/metrics.json", {"oof_score": 0.95})  # doctest: +SKIP
 """
 
 from __future__ import annotations

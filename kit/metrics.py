@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -91,18 +92,48 @@ class Metric:
                 f"Fix: pick a metric for {task} ({', '.join(list_metrics(task))})."
             )
         if len(target) != len(proba):
-            raise KitError(f"expected one prediction per target row, got {len(proba)} predictions, {len(target)} rows.")
+            raise KitError(
+                f"expected one prediction per target row, got {len(proba)} predictions for {len(target)} rows."
+            )
         if not np.isfinite(proba).all():
             raise KitError(
                 f"cannot score {self.name}: the predictions hold NaN/inf. Fix: retrain the fold that made them."
             )
-        try:
-            return float(self.fn(target, proba, task))
-        except ValueError as e:  # e.g. AUC on a split holding one class only
+        _check_shapes(target, proba, task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn warns and returns NaN where a score is undefined
+            try:
+                score = float(self.fn(target, proba, task))
+            except ValueError as e:
+                score, why = float("nan"), str(e)
+            else:
+                why = "undefined on these rows"
+        if not np.isfinite(score):  # e.g. AUC of rows holding one class, kappa of one class predicted for all
             raise KitError(
-                f"cannot score {self.name} on these {len(target)} rows ({e}). Fix: score more rows (every class "
-                "present), or use fewer folds."
-            ) from None
+                f"cannot score {self.name} on these {len(target)} rows ({why}; classes present: "
+                f"{np.unique(target, axis=0).shape[0]}). Fix: score more rows (every class present), or use fewer "
+                "folds."
+            )
+        return score
+
+
+def _check_shapes(target: np.ndarray, proba: np.ndarray, task: str) -> None:
+    outputs = proba.shape[1]
+    if task == "multilabel" and (target.ndim != 2 or target.shape[1] != outputs):
+        raise KitError(
+            f"expected one probability column per label, got {outputs} columns for targets of shape {target.shape}."
+        )
+    if task == "binary" and outputs not in (1, 2):
+        raise KitError(f"expected 1 probability column for a binary task, got {outputs}.")
+    if task != "multilabel":
+        if target.ndim != 1:
+            raise KitError(f"expected class indices (N,) as {task} targets, got shape {target.shape}.")
+        top = 2 if task == "binary" else outputs
+        if len(target) and (target.min() < 0 or target.max() >= top):
+            raise KitError(
+                f"expected class indices 0..{top - 1} ({outputs} probability columns), got {target.min()}.."
+                f"{target.max()}. Fix: score with the run's own store (its labels)."
+            )
 
 
 _METRICS: dict[str, Metric] = {}

@@ -11,40 +11,49 @@ Each file has exactly one writer (the stage in brackets)::
         env.json             EnvRecord: kit_version, git_commit, python, platform, versions,  [train]
                              backend, device, precision, store, max_minutes
         fold{k}/
-            best.weights.h5  weights of the best epoch (by validation AUC)                     [train]
-            history.csv      one row per epoch: epoch, loss, lr, val_auc, val_loss            [train]
+            best.weights.h5  weights of the best epoch (by the validation score)               [train]
+            history.csv      one row per epoch: epoch, loss, lr, val_score, val_loss          [train]
                              (val_* empty on epochs that skip validation, see train.val_every)
             valid_pred.npy   the best epoch's predictions of the fold's validation rows       [train]
             last.keras       resume point: model and optimizer after the last epoch           [train]
-            state.json       resume point, FoldState: epoch, step, elapsed_s, best_auc,       [train]
+            state.json       resume point, FoldState: epoch, step, elapsed_s, best_score,       [train]
                              best_epoch, stopped, plateau_scale, plateau_best, plateau_wait
-            done.json        the fold finished: fold, best_auc, best_epoch, epochs, minutes,  [train]
+            done.json        the fold finished: fold, best_score, best_epoch, epochs, minutes,  [train]
                              stopped, finished (time; last.keras is deleted then)
-        oof.csv              id, fold, target, pred: every train id once, no TTA              [train, all folds done]
-        metrics.json         metric, fold_auc {fold: AUC}, oof_auc (null until every fold is  [train]
-                             done), missing_folds
+        oof.csv              id, fold, target, then the predictions: every train id once,     [train, all folds done]
+                             no TTA (see "Predictions" below)
+        metrics.json         metric, task, classes, fold_score {fold: score}, oof_score       [train]
+                             (null until every fold is done), extra {metric: OOF score},
+                             missing_folds
         learning_curves.png  loss and validation AUC per epoch, every fold                    [train]
-        roc.png              ROC curve of oof.csv                                             [train]
+        roc.png              ROC curve of oof.csv (binary)                                    [train]
+        confusion.png        confusion matrix of oof.csv (multiclass)                         [train]
         test_fold{k}.npy     fold k's test predictions, store order                           [predict]
-        test_pred.csv        id, pred: the folds' average                                     [predict]
-        oof_tta.csv          id, fold, target, pred: out-of-fold predictions made with TTA    [predict --oof]
+        test_pred.csv        id, then the predictions: the folds' average                     [predict]
+        oof_tta.csv          id, fold, target, then predictions made with TTA                 [predict --oof]
         predict.json         tta, folds, fold_average (of test_pred.csv); oof_tta and         [predict]
-                             oof_auc_tta (of oof_tta.csv; null without --oof); fold_stamps
+                             oof_score_tta (of oof_tta.csv; null without --oof); fold_stamps
                              {fold: stamp of its done.json} of the folds predicted with
     runs/<competition>/ensembles/<YYYYmmdd-HHMMSS>_<method>_<n>runs/                           [ensemble]
-        weights.json         method, oof_auc (the blend's CV; for hill, cross-fitted over fold halves),
-                             oof_auc_in_sample, weights {member: weight}, members, history, halves (hill)
-        members.csv          name, path, oof_auc, weight
+        weights.json         method, oof_score (the blend's CV; for hill, cross-fitted over fold halves),
+                             oof_score_in_sample, weights {member: weight}, members, history, halves (hill)
+        members.csv          name, path, oof_score, weight
         oof.csv              id, target, pred: the blended out-of-fold predictions (folds.csv order;
                              for hill, each fold half blended with the other half's weights)
-        test_pred.csv        id, pred: the blended test predictions (submission order)
+        test_pred.csv        id, then the blended test predictions (submission order)
+
+Predictions: a binary run has one column, ``pred`` (the positive class's probability; ``.npy`` files a vector);
+multiclass and multilabel runs have one probability column per class, named by the class (``.npy``: N x C).
+``target`` is the class index, or for multilabel the 0/1 row as text ("0 1 1"). ``pred_columns``,
+``pred_matrix`` and ``target_values`` read them back. Scores are of the competition's metric
+(``kit.metrics``), named in metrics.json; files written when every score was ROC AUC (``*_auc`` keys) still read.
 
 Predictions go stale when a fold is trained again: predict.json's ``fold_stamps`` then differ from the folds'
 (``PredictRecord.changed_folds``), so ``kit predict`` redoes its work and ``kit ensemble`` refuses the run.
 
 Runs made before this layout are still read: an ``oof.csv`` with a ``pred_plain`` column (then ``pred`` held
 the TTA predictions), and metrics.json keys ``folds`` (per-fold AUC), ``test_tta``/``tta``, ``test_folds``,
-``oof_tta`` and ``oof_auc_tta`` (then written by prediction into metrics.json); without ``fold_stamps`` the
+``oof_tta`` and ``oof_score_tta`` (then written by prediction into metrics.json); without ``fold_stamps`` the
 predictions are taken as current.
 
 Example:
@@ -81,17 +90,62 @@ __all__ = [
     "PredictRecord",
     "open_run",
     "load_run_config",
+    "pred_columns",
+    "pred_matrix",
+    "target_values",
     "CONFIG",
 ]
 
 CONFIG = "config.toml"
 
 
-def _read_table(path: Path, columns: tuple[str, ...], command: str) -> pd.DataFrame:
+_KEY_COLUMNS = ("id", "fold", "target")
+
+
+def pred_columns(classes, n_outputs: int | None = None) -> list[str]:
+    """Prediction column names: ``pred`` for one output (binary), else the class names.
+
+    Example:
+        >>> pred_columns(["0", "1"], 1), pred_columns(["cat", "dog", "owl"])
+        (['pred'], ['cat', 'dog', 'owl'])
+    """
+    n_outputs = len(classes) if n_outputs is None else n_outputs
+    return ["pred"] if n_outputs == 1 else [str(c) for c in classes]
+
+
+def pred_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The prediction columns of an OOF or test table (every column but id, fold, target) as an (N, C) matrix."""
+    return frame[[c for c in frame.columns if c not in _KEY_COLUMNS]].to_numpy(np.float64)
+
+
+def target_values(frame: pd.DataFrame) -> np.ndarray:
+    """The ``target`` column: class indices (N,), or the multi-hot rows (N, C) of a multilabel run."""
+    target = frame["target"]
+    if target.dtype == object:
+        return np.array([[int(v) for v in str(row).split()] for row in target], np.int64)
+    return target.to_numpy(np.int64)
+
+
+def _target_text(target) -> np.ndarray | list:
+    target = np.asarray(target)
+    return target.astype(int) if target.ndim == 1 else [" ".join(map(str, row)) for row in target.astype(int)]
+
+
+def _pred_frame(front: dict, pred, columns) -> pd.DataFrame:
+    pred = np.asarray(pred, np.float64).reshape(len(next(iter(front.values()))), -1)
+    if pred.shape[1] != len(columns):
+        raise KitError(f"expected {len(columns)} prediction columns ({columns}), got {pred.shape[1]}.")
+    return pd.DataFrame({**front, **{c: pred[:, i] for i, c in enumerate(columns)}})
+
+
+def _read_table(path: Path, columns: tuple[str, ...], command: str, predictions: bool = True) -> pd.DataFrame:
+    """A run table with ``columns`` and (``predictions``) at least one prediction column after them."""
     if not path.exists():
         raise KitError(f"expected {path.name} in the run folder {path.parent}, found none. Fix: run `{command}`.")
     frame = pd.read_csv(path, dtype={"id": str})
     missing = [c for c in columns if c not in frame.columns]
+    if predictions and not [c for c in frame.columns if c not in _KEY_COLUMNS]:
+        missing.append("pred (or one column per class)")
     if missing:
         raise KitError(
             f"expected columns {list(columns)} in {path}, got {list(frame.columns)}. "
@@ -121,12 +175,15 @@ class EnvRecord:
 
 @dataclasses.dataclass(frozen=True)
 class RunMetrics:
-    """metrics.json: the training scores (ROC AUC) per fold and out of fold (plain predictions, no TTA)."""
+    """metrics.json: the training scores of ``metric`` per fold and out of fold (plain predictions, no TTA)."""
 
-    fold_auc: dict  # {fold: AUC} of the finished folds
-    oof_auc: float | None  # None until every fold is done
+    fold_score: dict  # {fold: score} of the finished folds
+    oof_score: float | None  # None until every fold is done
     missing_folds: list
     metric: str = "roc_auc"
+    task: str = "binary"
+    classes: list = dataclasses.field(default_factory=lambda: ["0", "1"])
+    extra: dict = dataclasses.field(default_factory=dict)  # {metric: OOF score} of the adapter's extra metrics
 
     @property
     def complete(self) -> bool:
@@ -141,7 +198,7 @@ class PredictRecord:
     folds: list  # folds averaged into test_pred.csv
     fold_average: str = "mean"
     oof_tta: str | None = None  # TTA of oof_tta.csv; None when the OOF rows were not re-scored
-    oof_auc_tta: float | None = None
+    oof_score_tta: float | None = None
     fold_stamps: dict | None = None  # {fold: FoldFolder.stamp()} when predicting; None before stamps were kept
 
     def changed_folds(self, stamps: dict) -> list[int]:
@@ -205,6 +262,7 @@ class RunFolder:
         self.metrics_path = self.path / "metrics.json"
         self.learning_curves_path = self.path / "learning_curves.png"
         self.roc_path = self.path / "roc.png"
+        self.confusion_path = self.path / "confusion.png"
         self.test_pred_path = self.path / "test_pred.csv"
         self.predict_path = self.path / "predict.json"
 
@@ -251,7 +309,7 @@ class RunFolder:
 
     # folds.csv
     def read_folds(self) -> pd.DataFrame:
-        return _read_table(self.folds_path, ("id", "fold"), "kit train")
+        return _read_table(self.folds_path, ("id", "fold"), "kit train", predictions=False)
 
     def write_folds(self, folds: pd.DataFrame) -> None:
         folds.to_csv(self.folds_path, index=False)
@@ -270,29 +328,27 @@ class RunFolder:
         return Path(env.store) if env is not None and env.store else None
 
     # oof.csv (training, plain) and oof_tta.csv (prediction, with TTA)
-    def write_oof(self, folds: pd.DataFrame, target: np.ndarray, pred: np.ndarray) -> None:
-        pd.DataFrame(
-            {"id": folds["id"], "fold": folds["fold"], "target": np.asarray(target).astype(int), "pred": pred}
-        ).to_csv(self.oof_path, index=False)
+    def write_oof(self, folds: pd.DataFrame, target: np.ndarray, pred: np.ndarray, columns=("pred",)) -> None:
+        front = {"id": folds["id"].to_numpy(), "fold": folds["fold"].to_numpy(), "target": _target_text(target)}
+        _pred_frame(front, pred, list(columns)).to_csv(self.oof_path, index=False)
 
     def read_oof(self) -> pd.DataFrame:
-        """id, fold, target, pred: the plain (no TTA) out-of-fold predictions, every train id once."""
-        oof = _read_table(self.oof_path, ("id", "fold", "target", "pred"), "kit train (every fold finished)")
+        """id, fold, target, predictions: the plain (no TTA) out-of-fold predictions, every train id once."""
+        oof = _read_table(self.oof_path, _KEY_COLUMNS, "kit train (every fold finished)")
         if "pred_plain" in oof:  # made before oof_tta.csv: `pred` held the TTA predictions
             oof["pred"] = oof.pop("pred_plain")
         return oof
 
-    def write_oof_tta(self, oof: pd.DataFrame, pred: np.ndarray) -> None:
-        table = oof[["id", "fold", "target"]].copy()
-        table["pred"] = pred
-        table.to_csv(self.oof_tta_path, index=False)
+    def write_oof_tta(self, oof: pd.DataFrame, pred: np.ndarray, columns=("pred",)) -> None:
+        front = {c: oof[c].to_numpy() for c in _KEY_COLUMNS}
+        _pred_frame(front, pred, list(columns)).to_csv(self.oof_tta_path, index=False)
 
     def read_oof_tta(self) -> pd.DataFrame | None:
         """id, fold, target, pred: out-of-fold predictions made with TTA (``kit predict --oof``), or None."""
         if self.oof_tta_path.exists():
-            return _read_table(self.oof_tta_path, ("id", "fold", "target", "pred"), f"kit predict --oof {self.path}")
+            return _read_table(self.oof_tta_path, _KEY_COLUMNS, f"kit predict --oof {self.path}")
         if self.oof_path.exists():
-            legacy = _read_table(self.oof_path, ("id", "fold", "target", "pred"), "kit train")
+            legacy = _read_table(self.oof_path, _KEY_COLUMNS, "kit train")
             if "pred_plain" in legacy:
                 return legacy.drop(columns="pred_plain")
         return None
@@ -307,8 +363,11 @@ class RunFolder:
             self.metrics_path,
             {
                 "metric": metrics.metric,
-                "fold_auc": {str(f): a for f, a in metrics.fold_auc.items()},
-                "oof_auc": metrics.oof_auc,
+                "task": metrics.task,
+                "classes": list(metrics.classes),
+                "fold_score": {str(f): a for f, a in metrics.fold_score.items()},
+                "oof_score": metrics.oof_score,
+                "extra": metrics.extra,
                 "missing_folds": list(metrics.missing_folds),
             },
         )
@@ -317,25 +376,28 @@ class RunFolder:
         raw = read_json(self.metrics_path)
         if raw is None:
             return None
-        per_fold = raw.get("fold_auc", raw.get("folds"))  # "folds" before this layout
+        per_fold = raw.get("fold_score", raw.get("fold_auc", raw.get("folds")))  # older names
         per_fold = per_fold if isinstance(per_fold, dict) else {}
         return RunMetrics(
-            fold_auc={int(f): a for f, a in per_fold.items()},
-            oof_auc=raw.get("oof_auc"),
+            fold_score={int(f): a for f, a in per_fold.items()},
+            oof_score=raw.get("oof_score", raw.get("oof_auc")),
             missing_folds=list(raw.get("missing_folds", [])),
             metric=raw.get("metric", "roc_auc"),
+            task=raw.get("task", "binary"),
+            classes=list(raw.get("classes", ["0", "1"])),
+            extra=raw.get("extra", {}),
         )
 
     # test_fold{k}.npy, test_pred.csv, predict.json
     def write_test_fold(self, k: int, pred: np.ndarray) -> None:
         np.save(self.test_fold_path(k), pred)
 
-    def write_test_pred(self, ids, pred: np.ndarray) -> None:
-        pd.DataFrame({"id": ids, "pred": pred}).to_csv(self.test_pred_path, index=False)
+    def write_test_pred(self, ids, pred: np.ndarray, columns=("pred",)) -> None:
+        _pred_frame({"id": np.asarray(ids)}, pred, list(columns)).to_csv(self.test_pred_path, index=False)
 
     def read_test_pred(self) -> pd.DataFrame:
-        """id, pred: the test predictions (fold average), submission order."""
-        return _read_table(self.test_pred_path, ("id", "pred"), f"kit predict {self.path}")
+        """id, predictions: the test predictions (fold average), submission order."""
+        return _read_table(self.test_pred_path, ("id",), f"kit predict {self.path}")
 
     def write_predict_record(self, record: PredictRecord) -> None:
         write_json(self.predict_path, dataclasses.asdict(record))
@@ -354,7 +416,7 @@ class RunFolder:
             tta=tta,
             folds=list(legacy.get("test_folds", [])),
             oof_tta=None if oof_tta in (None, "none") else oof_tta,
-            oof_auc_tta=legacy.get("oof_auc_tta"),
+            oof_score_tta=legacy.get("oof_auc_tta"),
         )
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from kit.files import write_json
 
-__all__ = ["FoldFolder", "FoldState", "FoldDone", "read_json", "known_fields"]
+__all__ = ["FoldFolder", "FoldState", "FoldDone", "read_json", "known_fields", "RENAMED"]
 
 
 def read_json(path: Path) -> dict | None:
@@ -28,15 +28,20 @@ def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+# Keys renamed when the metric stopped being ROC AUC always: files written before are read under the new name.
+RENAMED = {"best_auc": "best_score", "oof_auc": "oof_score", "oof_auc_tta": "oof_score_tta", "fold_auc": "fold_score"}
+
+
 def known_fields(cls, raw: dict) -> dict:
     """The keys of ``raw`` that are fields of the dataclass ``cls`` (a file written by another kit version may
-    have more).
+    have more; keys of ``RENAMED`` read under their new name).
 
     Example:
-        >>> known_fields(FoldDone, {"fold": 0, "later_key": 1})
-        {'fold': 0}
+        >>> known_fields(FoldDone, {"fold": 0, "best_auc": 0.9, "later_key": 1})
+        {'fold': 0, 'best_score': 0.9}
     """
     names = {f.name for f in dataclasses.fields(cls)}
+    raw = {RENAMED.get(k, k) if RENAMED.get(k) not in raw else k: v for k, v in raw.items()}
     return {k: v for k, v in raw.items() if k in names}
 
 
@@ -47,11 +52,11 @@ class FoldState:
     epoch: int = 0  # epochs finished
     step: int = 0  # optimizer steps taken
     elapsed_s: float = 0.0  # training time so far
-    best_auc: float | None = None
+    best_score: float | None = None  # of the competition's metric (best by its direction)
     best_epoch: int | None = None
     stopped: str | None = None  # why the fold stopped; None while it trains
     plateau_scale: float = 1.0  # PlateauSchedule: the factor on the learning rate so far
-    plateau_best: float = -1.0  # PlateauSchedule: the best validation AUC so far
+    plateau_best: float | None = None  # PlateauSchedule: the best validation score so far
     plateau_wait: int = 0  # PlateauSchedule: validations without improvement
 
 
@@ -60,7 +65,7 @@ class FoldDone:
     """done.json: how a finished fold ended."""
 
     fold: int
-    best_auc: float
+    best_score: float
     best_epoch: int
     epochs: int
     minutes: float

@@ -31,18 +31,18 @@ def test_every_file_round_trips(tmp_path):
     run.write_oof_tta(run.read_oof(), np.array([0.2, 0.9, 0.6, 0.3]))
     assert run.read_oof_tta()["pred"].tolist() == [0.2, 0.9, 0.6, 0.3]
     assert run.read_oof()["pred"].tolist() == [0.1, 0.8, 0.7, 0.2]  # each file keeps its own predictions
-    metrics = RunMetrics(fold_auc={0: 0.9, 1: 0.8}, oof_auc=0.85, missing_folds=[])
+    metrics = RunMetrics(fold_score={0: 0.9, 1: 0.8}, oof_score=0.85, missing_folds=[])
     run.write_metrics(metrics)
     assert run.read_metrics() == metrics and run.read_metrics().complete
-    record = PredictRecord(tta="d4", folds=[0, 1], oof_tta="d4", oof_auc_tta=0.87)
+    record = PredictRecord(tta="d4", folds=[0, 1], oof_tta="d4", oof_score_tta=0.87)
     run.write_predict_record(record)
     assert run.read_predict_record() == record
     run.fold(0).dir.mkdir()
-    done = FoldDone(fold=0, best_auc=0.9, best_epoch=3, epochs=4, minutes=0.5, stopped="epochs done")
+    done = FoldDone(fold=0, best_score=0.9, best_epoch=3, epochs=4, minutes=0.5, stopped="epochs done")
     run.fold(0).write_done(done)
     assert run.fold(0).is_done() and run.fold(0).read_done() == done and not run.fold(1).is_done()
-    run.fold(0).write_state(FoldState(epoch=3, step=30, best_auc=0.9, best_epoch=2))
-    assert run.fold(0).read_state() == FoldState(epoch=3, step=30, best_auc=0.9, best_epoch=2)
+    run.fold(0).write_state(FoldState(epoch=3, step=30, best_score=0.9, best_epoch=2))
+    assert run.fold(0).read_state() == FoldState(epoch=3, step=30, best_score=0.9, best_epoch=2)
     assert run.fold(1).read_state() == FoldState()  # no state.json yet: a fresh fold
     env = EnvRecord(kit_version="1.0", precision="float32", store="data/pcam/pcam.h5", versions={"keras": "3.5"})
     run.write_env(env)
@@ -55,7 +55,7 @@ def test_json_files_of_other_kit_versions_read(tmp_path):
     assert run.read_env() is None and run.store() is None
     write_json(run.env_path, {"store": "s.h5", "precision": "float32", "key_of_a_later_kit": 1})
     assert run.read_env() == EnvRecord(store="s.h5", precision="float32")
-    done = {"fold": 0, "best_auc": 0.9, "best_epoch": 3, "epochs": 4, "minutes": 0.5, "stopped": "epochs done"}
+    done = {"fold": 0, "best_score": 0.9, "best_epoch": 3, "epochs": 4, "minutes": 0.5, "stopped": "epochs done"}
     write_json(run.fold(0).done, done)  # no "finished": made before it was recorded
     assert run.fold(0).read_done() == FoldDone(**done, finished=None)
     write_json(run.fold(0).state, {"epoch": 2, "step": 20, "elapsed_s": 3.0, "stopped": "time budget"})
@@ -144,18 +144,18 @@ def test_a_run_folder_made_before_this_layout_still_predicts_and_ensembles(train
 
     np.testing.assert_allclose(run.read_oof()["pred"], plain)  # pred_plain is the plain column
     np.testing.assert_allclose(run.read_oof_tta()["pred"], tta)
-    assert run.read_metrics() == RunMetrics(fold_auc={0: 0.91, 1: 0.92}, oof_auc=0.9, missing_folds=[])
-    assert run.read_predict_record() == PredictRecord(tta="d4", folds=[0, 1], oof_tta="d4", oof_auc_tta=0.93)
+    assert run.read_metrics() == RunMetrics(fold_score={0: 0.91, 1: 0.92}, oof_score=0.9, missing_folds=[])
+    assert run.read_predict_record() == PredictRecord(tta="d4", folds=[0, 1], oof_tta="d4", oof_score_tta=0.93)
 
     stamp = run.test_fold_path(0).stat().st_mtime_ns
     result = predict_run(run_dir, tta="d4", oof=True)  # the old record says it is done: nothing redone
-    assert run.test_fold_path(0).stat().st_mtime_ns == stamp and result.oof_auc_tta == 0.93
+    assert run.test_fold_path(0).stat().st_mtime_ns == stamp and result.oof_score_tta == 0.93
     loaded = load_run(run_dir)
-    assert loaded.tta == "d4" and np.allclose(loaded.oof.to_numpy(), tta)  # blends the TTA OOF, as before
+    assert loaded.tta == "d4" and np.allclose(loaded.oof[:, 0], tta)  # blends the TTA OOF, as before
     csv = blend_and_submit([run_dir], out_dir=tmp_path / "subs", verbose=False)
     assert json.loads(csv.with_suffix(".json").read_text())["tta"] == ["d4"]
 
     result = predict_run(run_dir, tta="d4", oof=True, force=True)  # redone: into the new files
-    assert run.read_predict_record().oof_auc_tta == pytest.approx(result.oof_auc_tta)
+    assert run.read_predict_record().oof_score_tta == pytest.approx(result.oof_score_tta)
     np.testing.assert_allclose(run.read_oof()["pred"], plain)
     assert not np.allclose(run.read_oof_tta()["pred"], tta)

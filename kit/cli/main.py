@@ -71,8 +71,8 @@ def _cmd_predict(args) -> None:
 
     result = predict_run(args.run_dir, tta=args.tta, oof=args.oof, store=args.store, force=args.force)
     line = f"predicted {len(result.test_pred)} test images with folds {result.folds} (TTA {result.tta})"
-    if result.oof_auc_tta is not None:
-        line += f"; OOF AUC {result.oof_auc:.4f} plain, {result.oof_auc_tta:.4f} with TTA"
+    if result.oof_score_tta is not None:
+        line += f"; OOF {result.metric} {result.oof_score:.4f} plain, {result.oof_score_tta:.4f} with TTA"
     print(line + f" -> {result.run_dir / 'test_pred.csv'}")
 
 

@@ -1,5 +1,6 @@
-"""The last step of the pipeline: blend finished runs (mean, rank mean, or Caruana hill climbing on the OOF ROC
-AUC, ``kit.infer.hill_climb``) and write the submission CSV with its sidecar (``blend_and_submit``).
+"""The last step of the pipeline: blend finished runs (mean, rank mean, or Caruana hill climbing on the OOF score of
+the competition's metric, ``kit.infer.hill_climb``) and write the submission CSV with its sidecar
+(``blend_and_submit``). Predictions are (rows, outputs) matrices: one column for a binary run, one per class else.
 
 A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
 ``test_pred.csv`` with the folds as they are now. Runs are blended only when they share the same folds (same ids,
@@ -12,7 +13,7 @@ Example:
     >>> csv = blend_and_submit(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> result = ensemble_runs(["runs/pcam/A", "runs/pcam/B"], method="hill")  # doctest: +SKIP
     >>> print(format_report(result))  # doctest: +SKIP
-    member           OOF AUC  weight
+    member           roc_auc  weight
     A                 0.9512   0.600
     B                 0.9471   0.400
     blend in-sample   0.9563   (hill: weights chosen on the rows scored, optimistic)
@@ -34,8 +35,9 @@ from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
 from kit.files import write_json
 from kit.infer.hill_climb import cross_fit, hill_climb
-from kit.infer.submission import Sidecar, expected_ids_from_store, write_submission
-from kit.run import BlendFolder, RunFolder, load_run_config
+from kit.infer.submission import Sidecar, SubmissionFormat, expected_ids_from_store, write_submission
+from kit.metrics import Metric, get_metric
+from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix, target_values
 
 __all__ = [
     "RunPredictions",
@@ -46,7 +48,6 @@ __all__ = [
     "ensemble_runs",
     "average_folds",
     "rank_normalise",
-    "roc_auc",
     "write_ensemble",
     "format_report",
     "blend_and_submit",
@@ -62,56 +63,47 @@ class RunPredictions:
     name: str
     path: Path
     folds: pd.DataFrame  # id, fold (folds.csv order)
-    oof: pd.Series  # OOF prediction per train id, folds.csv order
-    target: pd.Series  # label per train id, folds.csv order
-    test: pd.Series  # test prediction per test id, test_pred.csv (submission) order
+    oof: np.ndarray  # OOF predictions (rows, outputs), folds.csv order
+    target: np.ndarray  # labels, folds.csv order: class indices (rows,) or multi-hot (rows, classes)
+    test_ids: pd.Index  # test_pred.csv (submission) order
+    test: np.ndarray  # test predictions (rows, outputs), test_ids order
+    columns: list[str]  # the prediction columns' names: ["pred"], or the class names
+    metric: Metric
     competition: str | None = None
     tta: str | None = None  # TTA of the test predictions (predict.json); the submission's sidecar lists it
 
     @property
-    def oof_auc(self) -> float:
-        return roc_auc(self.target.to_numpy(), self.oof.to_numpy())
+    def oof_score(self) -> float:
+        return self.metric(self.target, self.oof)
 
 
 @dataclasses.dataclass
 class Member:
     name: str
     path: Path
-    oof_auc: float
+    oof_score: float
     weight: float
 
 
 @dataclasses.dataclass
 class EnsembleResult:
-    """A blend: its members (with their own OOF AUC), weights, blended OOF/test predictions and blend OOF AUC.
+    """A blend: its members (with their own OOF score), weights, blended OOF/test predictions and the blend's OOF
+    score of ``metric``.
 
-    ``oof_auc`` scores ``oof`` (the CV, the sidecar's ``cv_score``); ``oof_auc_in_sample`` scores ``weights`` on
+    ``oof_score`` scores ``oof`` (the CV, the sidecar's ``cv_score``); ``oof_score_in_sample`` scores ``weights`` on
     every OOF row. Only ``hill`` differs: its ``oof`` is cross-fitted over fold halves (``ensemble_runs``).
     """
 
     method: str
     members: list[Member]
     weights: dict[str, float]
-    oof: pd.DataFrame  # id, target, pred
-    test: pd.DataFrame  # id, pred
-    oof_auc: float
+    oof: pd.DataFrame  # id, target, then the prediction columns
+    test: pd.DataFrame  # id, then the prediction columns
+    oof_score: float
+    metric: str = "roc_auc"
     history: list[dict] = dataclasses.field(default_factory=list)  # hill climbing: one entry per step
-    oof_auc_in_sample: float | None = None
+    oof_score_in_sample: float | None = None
     halves: list[dict] = dataclasses.field(default_factory=list)  # hill: per fold half, its folds and weights
-
-
-def roc_auc(target, pred) -> float:
-    """ROC AUC by the Mann-Whitney rank formula (ties count half; equals sklearn's ``roc_auc_score``)."""
-    y = np.asarray(target).astype(bool)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise KitError(
-            f"expected OOF targets of both classes to score ROC AUC, got {n_pos} positive and {n_neg} "
-            "negative rows. Fix: check the run's oof.csv target column."
-        )
-    ranks = rankdata(np.asarray(pred, dtype=np.float64))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def rank_normalise(pred) -> np.ndarray:
@@ -122,21 +114,28 @@ def rank_normalise(pred) -> np.ndarray:
     return (rankdata(pred) - 1.0) / (pred.size - 1.0)
 
 
-def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
-    """Average fold predictions of shape (n_folds, n_test) into one prediction per test row.
+def rank_columns(pred) -> np.ndarray:
+    """Each column of a (rows, outputs) matrix rank-normalised (``rank_normalise``)."""
+    pred = np.asarray(pred, dtype=np.float64)
+    return np.column_stack([rank_normalise(column) for column in pred.T]) if pred.ndim == 2 else rank_normalise(pred)
 
-    ``mean`` averages the probabilities; ``rank`` averages each fold's rank-normalised predictions (in [0, 1]),
-    which ignores differences in calibration between folds.
+
+def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
+    """Average fold predictions of shape (n_folds, n_test) or (n_folds, n_test, outputs) into one per test row.
+
+    ``mean`` averages the probabilities; ``rank`` averages each fold's rank-normalised predictions (in [0, 1],
+    per output column), which ignores differences in calibration between folds. Ranks are not probabilities, so
+    ``rank`` is refused for a softmax (multiclass) head, whose rows must stay distributions.
 
     Example:
         >>> average_folds(np.array([[0.1, 0.9], [0.3, 0.7]])).round(3).tolist()
         [0.2, 0.8]
     """
     matrix = np.asarray(test_matrix, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] == 0:
+    if matrix.ndim not in (2, 3) or matrix.shape[0] == 0:
         raise KitError(
-            f"expected fold predictions of shape (n_folds, n_test), got shape {matrix.shape}. "
-            "Fix: stack one 1-D prediction array per fold."
+            f"expected fold predictions of shape (n_folds, n_test[, outputs]), got shape {matrix.shape}. "
+            "Fix: stack one prediction array per fold."
         )
     if method not in FOLD_AVERAGES:
         raise KitError(
@@ -145,8 +144,18 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
     if not np.isfinite(matrix).all():
         raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")
     if method == "rank":
-        matrix = np.stack([rank_normalise(row) for row in matrix])
+        _check_rankable(matrix)
+        matrix = np.stack([rank_columns(fold) for fold in matrix])
     return matrix.mean(axis=0)
+
+
+def _check_rankable(matrix: np.ndarray) -> None:
+    rows = matrix.reshape(-1, matrix.shape[-1]) if matrix.ndim == 3 else None
+    if rows is not None and matrix.shape[-1] > 1 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        raise KitError(
+            "expected probabilities of a binary or multilabel head to rank, got softmax rows (each sums to 1): "
+            "ranks would no longer be class probabilities. Fix: use mean (--method mean, predict.fold_average=mean)."
+        )
 
 
 def load_run(run_dir) -> RunPredictions:
@@ -176,6 +185,12 @@ def load_run(run_dir) -> RunPredictions:
     if oof is None:
         oof, oof_path = plain, run.oof_path
     test = run.read_test_pred()
+    columns = [c for c in test.columns if c != "id"]
+    if [c for c in oof.columns if c not in ("id", "fold", "target")] != columns:
+        raise KitError(
+            f"expected {oof_path} and {run.test_pred_path} to have the same prediction columns, got different "
+            f"ones. Fix: rerun `kit predict {run.path} --oof`."
+        )
     if set(oof["id"]) != set(folds["id"]):
         missing = sorted(set(folds["id"]) - set(oof["id"]))
         raise KitError(
@@ -186,19 +201,24 @@ def load_run(run_dir) -> RunPredictions:
     if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
         raise KitError(f"{oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
     for frame, path in ((oof, oof_path), (test, run.test_pred_path)):
-        if not np.isfinite(frame["pred"].to_numpy(dtype=np.float64)).all():
+        if not np.isfinite(pred_matrix(frame)).all():
             raise KitError(
                 f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
                 f"rerun `kit predict {run.path}`."
             )
     competition = run.read_config().competition if run.config_path.exists() else None
+    metrics = run.read_metrics()
+    metric = metrics.metric if metrics else get_adapter(competition).metric
     return RunPredictions(
         name=run.name,
         path=run.path,
         folds=folds.reset_index(drop=True),
-        oof=oof["pred"].astype(np.float64).rename("pred"),
-        target=oof["target"].rename("target"),
-        test=test.set_index("id")["pred"].astype(np.float64),
+        oof=pred_matrix(oof),
+        target=target_values(oof),
+        test_ids=pd.Index(test["id"]),
+        test=pred_matrix(test),
+        columns=columns,
+        metric=get_metric(metric),
         competition=competition,
         tta=record.tta if record else None,
     )
@@ -231,15 +251,22 @@ def _check_compatible(runs: list[RunPredictions]) -> None:
                 f"({len(moved)} ids in another fold, e.g. {list(moved[:5])}): {same}. "
                 "Fix: retrain with the same folds (same --set folds.seed= and folds.k, or copy folds.csv)."
             )
-        if (first.target.to_numpy() != run.target.loc[first.target.index].to_numpy()).any():
+        if first.columns != run.columns or first.metric.name != run.metric.name:
+            raise KitError(
+                f"expected runs {first.name} and {run.name} to predict the same classes, scored by the same metric, "
+                f"got {first.columns} ({first.metric.name}) and {run.columns} ({run.metric.name}). Fix: blend runs "
+                "of one competition's store."
+            )
+        order = pd.Index(run.folds["id"]).get_indexer(first.folds["id"])
+        if (first.target != run.target[order]).any():
             raise KitError(
                 f"expected runs {first.name} and {run.name} to agree on the train labels, got different labels for "
                 "some ids. Fix: train both on the same store."
             )
-        if set(first.test.index) != set(run.test.index):
+        if set(first.test_ids) != set(run.test_ids):
             raise KitError(
                 f"expected runs {first.name} and {run.name} to predict the same test ids, got different test ids "
-                f"({_only(first.test.index, run.test.index)}). Fix: rerun `kit predict RUN` on both, same store."
+                f"({_only(first.test_ids, run.test_ids)}). Fix: rerun `kit predict RUN` on both, same store."
             )
 
 
@@ -250,17 +277,23 @@ def _member_names(runs: list[RunPredictions]) -> list[str]:
     return names
 
 
+def _aligned(run: RunPredictions, ids: pd.Series, test_ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """The run's OOF rows in ``ids`` order and test rows in ``test_ids`` order."""
+    return run.oof[pd.Index(run.folds["id"]).get_indexer(ids)], run.test[run.test_ids.get_indexer(test_ids)]
+
+
 def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> EnsembleResult:
-    """Blend runs sharing the same folds; weights come from ``method`` (``hill`` maximises the OOF ROC AUC).
+    """Blend runs sharing the same folds; weights come from ``method`` (``hill`` optimises the OOF score of the runs'
+    metric, in its direction).
 
-    ``mean`` averages probabilities; ``rank`` averages per-run rank-normalised predictions (in [0, 1]); neither
-    fits anything, so the blend's OOF AUC is already honest. ``hill`` is Caruana's greedy forward selection with
-    replacement from the best single run (weights = selection counts / total), climbed on all OOF rows for the
-    test blend; its reported CV (``oof_auc``) is the ROC AUC of the pooled held-out predictions of 2-way
-    cross-fitting: weights climbed on half of the folds blend the other half's rows, and the reverse.
-    One run gives back its own predictions.
+    ``mean`` averages probabilities; ``rank`` averages per-run rank-normalised predictions (in [0, 1], per class
+    column; not for softmax heads); neither fits anything, so the blend's OOF score is already honest. ``hill`` is
+    Caruana's greedy forward selection with replacement from the best single run (weights = selection counts /
+    total), climbed on all OOF rows for the test blend; its reported CV (``oof_score``) is the score of the pooled
+    held-out predictions of 2-way cross-fitting: weights climbed on half of the folds blend the other half's rows,
+    and the reverse. One run gives back its own predictions.
 
-    Example: ``ensemble_runs(["runs/pcam/A", "runs/pcam/B"], "hill").oof_auc`` (and ``.oof_auc_in_sample``).
+    Example: ``ensemble_runs(["runs/pcam/A", "runs/pcam/B"], "hill").oof_score`` (and ``.oof_score_in_sample``).
     """
     if method not in METHODS:
         raise KitError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}. Fix: --method mean.")
@@ -275,32 +308,37 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
         raise KitError(f"the same run was passed more than once: {twice}. Fix: list each run once.")
     _check_compatible(runs)
     names = _member_names(runs)
-    ids, test_ids = runs[0].folds["id"], runs[0].test.index
-    target = runs[0].target.to_numpy()
-    oof = np.stack([r.oof.loc[ids].to_numpy() for r in runs])
-    test = np.stack([r.test.loc[test_ids].to_numpy() for r in runs])
+    first, metric = runs[0], runs[0].metric
+    ids, test_ids, target = first.folds["id"], first.test_ids, first.target
+    oof, test = (np.stack(parts) for parts in zip(*(_aligned(r, ids, test_ids) for r in runs)))
     history, halves, weights = [], [], np.full(len(runs), 1.0 / len(runs))  # one run: its own predictions
     if method == "rank" and len(runs) > 1:
-        oof, test = np.stack([rank_normalise(p) for p in oof]), np.stack([rank_normalise(p) for p in test])
-    if method == "hill" and len(runs) > 1:
-        fit = hill_climb(target, oof, roc_auc, hill_iterations, names)
+        _check_rankable(oof)
+        oof, test = np.stack([rank_columns(p) for p in oof]), np.stack([rank_columns(p) for p in test])
+    hill = method == "hill" and len(runs) > 1
+    if hill:
+        fit = hill_climb(target, oof, metric, hill_iterations, names, metric.higher_is_better)
         weights, history = fit.weights, fit.history
-    oof_blend, test_blend = weights @ oof, weights @ test
-    in_sample = roc_auc(target, oof_blend)
-    if method == "hill" and len(runs) > 1:
+    oof_blend, test_blend = np.tensordot(weights, oof, axes=1), np.tensordot(weights, test, axes=1)
+    in_sample = metric(target, oof_blend)
+    if hill:
         # The saved OOF blend is the cross-fitted one, so no row is blended by weights chosen with its own label.
-        crossed = cross_fit(target, oof, runs[0].folds["fold"].to_numpy(), roc_auc, hill_iterations, names)
+        folds = first.folds["fold"].to_numpy()
+        crossed = cross_fit(target, oof, folds, metric, hill_iterations, names, metric.higher_is_better)
         oof_blend, halves = crossed.pred, crossed.halves
-    members = [Member(name, run.path, run.oof_auc, float(w)) for name, run, w in zip(names, runs, weights)]
+    members = [Member(name, run.path, run.oof_score, float(w)) for name, run, w in zip(names, runs, weights)]
+    columns = first.columns
+    target_column = target if target.ndim == 1 else [" ".join(map(str, row)) for row in target]
     return EnsembleResult(
         method=method,
         members=members,
         weights={m.name: m.weight for m in members},
-        oof=pd.DataFrame({"id": ids.to_numpy(), "target": target, "pred": oof_blend}),
-        test=pd.DataFrame({"id": test_ids.to_numpy(), "pred": test_blend}),
-        oof_auc=roc_auc(target, oof_blend),
+        oof=pd.DataFrame({"id": ids.to_numpy(), "target": target_column, **dict(zip(columns, oof_blend.T))}),
+        test=pd.DataFrame({"id": test_ids.to_numpy(), **dict(zip(columns, test_blend.T))}),
+        oof_score=metric(target, oof_blend),
+        metric=metric.name,
         history=history,
-        oof_auc_in_sample=in_sample,
+        oof_score_in_sample=in_sample,
         halves=halves,
     )
 
@@ -311,12 +349,12 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     blend = BlendFolder(out_dir)
     blend.path.mkdir(parents=True, exist_ok=True)
     files = {"weights": blend.weights, "members": blend.members, "oof": blend.oof, "test_pred": blend.test_pred}
-    record = {key: getattr(result, key) for key in ("method", "oof_auc", "oof_auc_in_sample", "weights")}
-    record["members"] = [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc} for m in result.members]
+    record = {key: getattr(result, key) for key in ("method", "metric", "oof_score", "oof_score_in_sample", "weights")}
+    record["members"] = [{"name": m.name, "path": str(m.path), "oof_score": m.oof_score} for m in result.members]
     record |= {"history": result.history, "halves": result.halves}
     write_json(files["weights"], record)
     pd.DataFrame(
-        [{"name": m.name, "path": str(m.path), "oof_auc": m.oof_auc, "weight": m.weight} for m in result.members]
+        [{"name": m.name, "path": str(m.path), "oof_score": m.oof_score, "weight": m.weight} for m in result.members]
     ).to_csv(files["members"], index=False)
     result.oof.to_csv(files["oof"], index=False)
     result.test.to_csv(files["test_pred"], index=False)
@@ -324,18 +362,19 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
 
 
 def format_report(result: EnsembleResult) -> str:
-    """A small table: each member's OOF AUC and weight, then the blend's OOF AUC (a hill blend's in-sample one
+    """A small table: each member's OOF score and weight, then the blend's OOF score (a hill blend's in-sample one
     too, so the optimism of scoring weights on the rows they were chosen on shows)."""
-    rows = [(m.name, m.oof_auc, f"{m.weight:6.3f}") for m in result.members]
+    rows = [(m.name, m.oof_score, f"{m.weight:6.3f}") for m in result.members]
     if result.halves:
         rows.append(
-            ("blend in-sample", result.oof_auc_in_sample, "(hill: weights chosen on the rows scored, optimistic)")
+            ("blend in-sample", result.oof_score_in_sample, "(hill: weights chosen on the rows scored, optimistic)")
         )
-        rows.append(("blend", result.oof_auc, "(hill: each fold half blended with weights chosen on the other half)"))
+        rows.append(("blend", result.oof_score, "(hill: each fold half blended with weights chosen on the other half)"))
     else:
-        rows.append(("blend", result.oof_auc, f"({result.method})"))
+        rows.append(("blend", result.oof_score, f"({result.method})"))
     width = max(len(name) for name, _, _ in [("member", 0, "")] + rows)
-    return "\n".join([f"{'member':<{width}}  OOF AUC  weight"] + [f"{n:<{width}}  {a:7.4f}  {w}" for n, a, w in rows])
+    head = f"{'member':<{width}}  {result.metric:>7}  weight"
+    return "\n".join([head] + [f"{n:<{width}}  {a:7.4f}  {w}" for n, a, w in rows])
 
 
 def blend_and_submit(
@@ -370,21 +409,21 @@ def blend_and_submit(
         runs=tuple(str(r) for r in runs),
         method=method,
         weights=result.weights,
-        cv_score=result.oof_auc,
-        member_cv={m.name: m.oof_auc for m in result.members},
+        cv_score=result.oof_score,
+        member_cv={m.name: m.oof_score for m in result.members},
         tta=sorted({r.tta or "none" for r in loaded}),
         blend_dir=str(blend.path),
+        extra={"metric": result.metric},
     )
     out_dir = Path(out_dir or paths.submissions_dir())
     earlier = set((out_dir / competition).glob("*.csv"))
     csv = write_submission(
         competition,
         result.test["id"].tolist(),
-        result.test["pred"].to_numpy(),
+        pred_matrix(result.test),
         name,
         expected_ids=expected_ids_from_store(store),
-        id_column=adapter.id_column,
-        label_column=adapter.label_column,
+        fmt=SubmissionFormat.from_adapter(adapter),
         sidecar=sidecar,
         out_dir=out_dir,
         reuse_identical=True,
@@ -394,6 +433,7 @@ def blend_and_submit(
         write_ensemble(result, blend.path)
     if verbose:
         state = "submission" if written else "identical submission already written, kept"
-        optimism = f", in-sample {result.oof_auc_in_sample:.4f}" if result.halves else ""
-        print(f"{state}: {csv}  (CV {result.oof_auc:.4f}{optimism}, {method} of {len(runs)} run(s))")
+        optimism = f", in-sample {result.oof_score_in_sample:.4f}" if result.halves else ""
+        cv = f"CV {result.metric} {result.oof_score:.4f}{optimism}"
+        print(f"{state}: {csv}  ({cv}, {method} of {len(runs)} run(s))")
     return csv

@@ -4,7 +4,8 @@ Weights chosen on the out-of-fold rows and scored on those same rows overstate t
 few rows the climb fits noise. ``cross_fit`` scores it the honest way, by 2-way cross-fitting over fold halves:
 the folds are split in two halves (``fold_halves``), weights are climbed on one half and applied to the other, and
 the reverse; the honest score is the score of those held-out predictions pooled (every row once). The metric is a
-parameter (``score(target, pred)``, higher is better), so nothing here knows about ROC AUC.
+parameter (``score(target, pred)``, better when higher unless ``higher_is_better=False``), so nothing here knows
+about any one metric. Member predictions are (rows,) vectors or (rows, outputs) matrices.
 
 Example:
     >>> from sklearn.metrics import roc_auc_score
@@ -52,30 +53,38 @@ class CrossFit:
     halves: list[dict]
 
 
-def hill_climb(target, oof, score: Score, iterations: int = 50, names: Sequence[str] | None = None) -> HillFit:
-    """Start from the best single member, then add (with replacement) whichever member raises ``score`` of the
+def hill_climb(
+    target,
+    oof,
+    score: Score,
+    iterations: int = 50,
+    names: Sequence[str] | None = None,
+    higher_is_better: bool = True,
+) -> HillFit:
+    """Start from the best single member, then add (with replacement) whichever member improves ``score`` of the
     equal-weight average of the selections most; stop after ``iterations`` additions or when none helps.
 
-    ``oof`` has shape (n_members, n_rows). Example: ``hill_climb(y, np.stack([a, b]), roc_auc_score).weights``.
+    ``oof`` has shape (n_members, n_rows[, outputs]). Example: ``hill_climb(y, np.stack([a, b]), roc_auc_score)``.
     """
     target, oof = np.asarray(target), np.asarray(oof, dtype=np.float64)
     names = list(names) if names is not None else [str(i) for i in range(len(oof))]
+    sign = 1.0 if higher_is_better else -1.0  # climb on sign * score: always "higher is better" below
     scores = [score(target, p) for p in oof]
-    best = int(np.argmax(scores))
+    best = int(np.argmax([sign * v for v in scores]))
     counts = np.zeros(len(oof), np.int64)
     counts[best] = 1
     total, current = oof[best].copy(), scores[best]
-    history = [{"step": 0, "added": names[best], "oof_auc": current}]
+    history = [{"step": 0, "added": names[best], "oof_score": current}]
     for step in range(1, iterations + 1):
         n = counts.sum() + 1
         trial = [score(target, (total + p) / n) for p in oof]
-        pick = int(np.argmax(trial))
-        if trial[pick] <= current + 1e-12:  # no strict gain: more steps would only shuffle ties
+        pick = int(np.argmax([sign * v for v in trial]))
+        if sign * trial[pick] <= sign * current + 1e-12:  # no strict gain: more steps would only shuffle ties
             break
         counts[pick] += 1
         total += oof[pick]
         current = trial[pick]
-        history.append({"step": step, "added": names[pick], "oof_auc": current})
+        history.append({"step": step, "added": names[pick], "oof_score": current})
     return HillFit(counts, history)
 
 
@@ -95,7 +104,15 @@ def fold_halves(folds) -> tuple[np.ndarray, np.ndarray]:
     return distinct[0::2], distinct[1::2]
 
 
-def cross_fit(target, oof, folds, score: Score, iterations: int = 50, names: Sequence[str] | None = None) -> CrossFit:
+def cross_fit(
+    target,
+    oof,
+    folds,
+    score: Score,
+    iterations: int = 50,
+    names: Sequence[str] | None = None,
+    higher_is_better: bool = True,
+) -> CrossFit:
     """Climb weights on one fold half, blend the other half with them, and the reverse; score the pooled blend.
 
     ``folds`` gives each row's fold (the runs' shared folds.csv). ``CrossFit.score`` is ``score(target, pred)``
@@ -105,18 +122,18 @@ def cross_fit(target, oof, folds, score: Score, iterations: int = 50, names: Seq
     target, oof, folds = np.asarray(target), np.asarray(oof, dtype=np.float64), np.asarray(folds)
     names = list(names) if names is not None else [str(i) for i in range(len(oof))]
     first, second = fold_halves(folds)
-    pred = np.full(len(target), np.nan)
+    pred = np.full(oof.shape[1:], np.nan)
     halves = []
     for held, fitted_on in ((first, second), (second, first)):
         fit_rows, held_rows = np.isin(folds, fitted_on), np.isin(folds, held)
-        fit = hill_climb(target[fit_rows], oof[:, fit_rows], score, iterations, names)
-        pred[held_rows] = fit.weights @ oof[:, held_rows]
+        fit = hill_climb(target[fit_rows], oof[:, fit_rows], score, iterations, names, higher_is_better)
+        pred[held_rows] = np.tensordot(fit.weights, oof[:, held_rows], axes=1)
         halves.append(
             {
                 "folds": held.tolist(),
                 "fitted_on": fitted_on.tolist(),
                 "weights": {n: float(w) for n, w in zip(names, fit.weights)},
-                "oof_auc": score(target[held_rows], pred[held_rows]),
+                "oof_score": score(target[held_rows], pred[held_rows]),
             }
         )
     return CrossFit(pred, score(target, pred), halves)

@@ -1,6 +1,8 @@
 """Test-time augmentation and prediction with every fold model of a run.
 
-D4 TTA averages the model over the 8 dihedral views of each image. The views of a batch go through the model
+TTA averages the model's probabilities over label-preserving views of each image: the 8 dihedral views (``d4``),
+the image and its mirror (``hflip``), or the image alone (``none``); an adapter says which views keep its labels
+(``kit.config.check_tta``). The views of a batch go through the model
 together as one batch of ``8 * B`` images, not one view or one image at a time. The same procedure can score the
 out-of-fold rows (``oof=True``), so the CV score and the test predictions are made the same way.
 
@@ -18,20 +20,23 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from kit.config import TTA_MODES
+from kit.adapters.registry import get_adapter
+from kit.config import TTA_MODES, check_tta
 from kit.errors import KitError
 from kit.infer.ensemble import average_folds
-from kit.ingest.store import open_store, read_table
+from kit.ingest.store import open_store, read_table, store_classes
+from kit.metrics import get_metric
 from kit.models.build import build_model
-from kit.run import PredictRecord, RunFolder
+from kit.run import PredictRecord, RunFolder, pred_columns, target_values
 from kit.train.augment import D4_VIEWS, dihedral
 from kit.train.folds import fold_rows
 from kit.train.loader import StoreDataset
 
-__all__ = ["predict_run", "predict_tta", "PredictResult", "TTA_MODES"]
+__all__ = ["predict_run", "predict_tta", "tta_views", "build_run_model", "PredictResult", "TTA_MODES"]
+
+HFLIP = 6  # the dihedral element "h" (kit.train.augment.D4_ELEMENTS): a left-right mirror
 
 
 @dataclasses.dataclass
@@ -39,22 +44,35 @@ class PredictResult:
     run_dir: Path
     tta: str
     folds: list
-    test_pred: pd.DataFrame  # id, pred (fold average)
-    oof_auc: float | None = None
-    oof_auc_tta: float | None = None
+    test_pred: pd.DataFrame  # id, then the predictions (fold average): pred, or one column per class
+    oof_score: float | None = None
+    oof_score_tta: float | None = None
+    metric: str = "roc_auc"
 
 
 def tta_views(tta: str) -> tuple[int, ...]:
+    """The dihedral elements (``kit.train.augment.dihedral``) a TTA mode averages over.
+
+    Example:
+        >>> tta_views("hflip")
+        (0, 6)
+    """
     if tta not in TTA_MODES:
         raise KitError(f"expected --tta one of {', '.join(TTA_MODES)}; got {tta!r}. Fix: e.g. --tta {TTA_MODES[0]}.")
-    return tuple(D4_VIEWS) if tta == "d4" else (0,)
+    return {"d4": tuple(D4_VIEWS), "hflip": (0, HFLIP), "none": (0,)}[tta]
 
 
 def predict_tta(model: keras.Model, images: np.ndarray, views=(0,)) -> np.ndarray:
-    """Mean probability over ``views`` (dihedral group elements) of one batch, in one forward pass."""
+    """Mean probabilities (B, outputs) over ``views`` (dihedral group elements) of one batch, in one forward pass."""
     stacked = np.concatenate([dihedral(images, v) for v in views]) if len(views) > 1 else images
-    out = np.asarray(model.predict_on_batch(stacked), np.float64).reshape(len(views), len(images))
+    out = np.asarray(model.predict_on_batch(stacked), np.float64).reshape(len(views), len(images), -1)
     return out.mean(axis=0)
+
+
+def build_run_model(cfg, image_shape, task: str, classes) -> keras.Model:
+    """The network of a run's folds (load a fold's weights into it), with the head its task needs."""
+    outputs = 1 if task == "binary" else len(classes)
+    return build_model(cfg.model, image_shape, outputs, "softmax" if task == "multiclass" else "sigmoid")
 
 
 def predict_rows(model, store, split: str, rows, views, batch_size: int, desc: str = "") -> np.ndarray:
@@ -75,7 +93,7 @@ def predict_run(
     """
     run = RunFolder(run_dir)
     cfg = run.read_config()
-    tta = tta or cfg.predict.tta
+    tta = check_tta(get_adapter(cfg.competition), tta or cfg.predict.tta)
     views = tta_views(tta)
     store = Path(store) if store else run.store()
     if store is None:
@@ -84,13 +102,16 @@ def predict_run(
     if not folds:
         raise KitError(f"{run.path} has no finished fold to predict with. Fix: run `kit train` until a fold finishes.")
     metrics = run.read_metrics()
-    oof_auc = metrics.oof_auc if metrics else None
+    oof_score = metrics.oof_score if metrics else None
+    metric = get_metric(metrics.metric if metrics else get_adapter(cfg.competition).metric)
     if oof and not run.oof_path.exists():
         print(f"OOF not re-scored: {run.path} has no oof.csv until every fold is trained (done: {folds})")
         oof = False
     with open_store(store) as h5:
         test_ids = read_table(h5, "test")["id"]
         image_shape = h5["test/images"].shape[1:]
+        task, classes = store_classes(h5)
+    columns = pred_columns(classes, 1 if task == "binary" else len(classes))
     stamps = run.fold_stamps()
     before = run.read_predict_record()
     changed = before.changed_folds(stamps) if before is not None else []  # trained again since: redo
@@ -101,12 +122,12 @@ def predict_run(
         and run.test_pred_path.exists()
         and (not oof or (before.oof_tta == tta and run.read_oof_tta() is not None))
     ):
-        return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, before.oof_auc_tta)
+        return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_score, before.oof_score_tta, metric.name)
     table = run.read_folds()
-    oof_pred = np.full(len(table), np.nan)
+    oof_pred = np.full((len(table), len(columns)), np.nan)
     test_matrix = []
     for f in folds:
-        model = build_model(cfg.model, image_shape)
+        model = build_run_model(cfg, image_shape, task, classes)
         model.load_weights(run.fold(f).best_weights)
         test = predict_rows(
             model, store, "test", np.arange(len(test_ids)), views, batch_size, desc=f"fold {f} test ({tta})"
@@ -116,7 +137,7 @@ def predict_run(
                 f"fold {f} predicted NaN/inf for some test images; its weights are unusable. Fix: retrain "
                 "that fold (delete its folder) with a lower train.lr."
             )
-        run.write_test_fold(f, test)
+        run.write_test_fold(f, test if test.shape[1] > 1 else test[:, 0])
         test_matrix.append(test)
         if oof:
             _, valid_rows = fold_rows(table, f)
@@ -124,23 +145,25 @@ def predict_run(
                 model, store, "train", valid_rows, views, batch_size, desc=f"fold {f} OOF ({tta})"
             )
         keras.backend.clear_session()
-    run.write_test_pred(test_ids, average_folds(np.stack(test_matrix), cfg.predict.fold_average))
+    run.write_test_pred(test_ids, average_folds(np.stack(test_matrix), cfg.predict.fold_average), columns)
     # OOF predictions made earlier stay described until they are remade, unless a fold changed since (stale)
-    oof_tta, oof_auc_tta = (before.oof_tta, before.oof_auc_tta) if before is not None and not changed else (None, None)
+    current = before is not None and not changed
+    oof_tta, oof_score_tta = (before.oof_tta, before.oof_score_tta) if current else (None, None)
     if changed and not oof:
         run.oof_tta_path.unlink(missing_ok=True)
     if oof:
         plain = run.read_oof().set_index("id").loc[table["id"]].reset_index()
-        run.write_oof_tta(plain, oof_pred)
-        oof_tta, oof_auc_tta = tta, float(roc_auc_score(plain["target"], oof_pred))
+        run.write_oof_tta(plain, oof_pred, columns)
+        oof_tta, oof_score_tta = tta, metric(target_values(plain), oof_pred, task)
     run.write_predict_record(
         PredictRecord(
             tta=tta,
             folds=folds,
             fold_average=cfg.predict.fold_average,
             oof_tta=oof_tta,
-            oof_auc_tta=oof_auc_tta,
+            oof_score_tta=oof_score_tta,
             fold_stamps=stamps,
         )
     )
-    return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_auc, oof_auc_tta if oof else None)
+    score_tta = oof_score_tta if oof else None
+    return PredictResult(run.path, tta, folds, run.read_test_pred(), oof_score, score_tta, metric.name)

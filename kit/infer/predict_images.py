@@ -28,14 +28,14 @@ from tqdm.auto import tqdm
 from kit.adapters.base import Adapter
 from kit.adapters.image_spec import ImageSpec
 from kit.adapters.registry import get_adapter
+from kit.config import check_tta
 from kit.errors import KitError
 from kit.files import atomic_write
 from kit.infer.ensemble import average_folds
-from kit.infer.predict import predict_tta, tta_views
+from kit.infer.predict import build_run_model, predict_tta, tta_views
 from kit.infer.submission import FLOAT_FORMAT
 from kit.ingest.decode_pool import BlockDecoder
-from kit.ingest.store import chunk_rows, open_store
-from kit.models.build import build_model
+from kit.ingest.store import chunk_rows, open_store, store_classes
 from kit.run import RunFolder
 
 __all__ = ["predict_images", "list_images", "class_columns", "PredictImagesResult", "IMAGE_SUFFIXES"]
@@ -53,16 +53,18 @@ class PredictImagesResult:
     ignored: list[str]  # files in the folder that are not images by suffix (reported, not predicted)
 
 
-def class_columns(adapter: Adapter) -> list[str]:
-    """The probability columns of the output, one per predicted class: the one place a multi-class task adds
-    its class names. Every adapter is binary today: the positive class's probability under the label column.
+def class_columns(adapter: Adapter, classes=None) -> list[str]:
+    """The probability columns of the output: binary, the positive class's probability under the label column;
+    else one column per class, named by the class (``classes``: the run's store's, default the adapter's).
 
     Example:
         >>> from kit.adapters.registry import get_adapter
         >>> class_columns(get_adapter("pcam"))
         ['label']
     """
-    return [adapter.label_column]
+    if adapter.task == "binary":
+        return [adapter.label_column]
+    return [str(c) for c in (classes or adapter.class_names)]
 
 
 def list_images(images) -> tuple[list[str], list[str], list[str]]:
@@ -132,8 +134,9 @@ def _refuse_duplicates(ids: list[str], paths: list[str]) -> None:
         )
 
 
-def _run_spec(run: RunFolder, adapter: Adapter, store) -> ImageSpec:
-    """How to decode a new image for this run: the adapter's fit and channels at its store's stored shape."""
+def _run_spec(run: RunFolder, adapter: Adapter, store) -> tuple[ImageSpec, str, tuple[str, ...]]:
+    """How to decode a new image for this run (the adapter's fit and channels at its store's stored shape), and
+    the store's task and class names."""
     store = Path(store) if store else run.store()
     if store is None:
         raise KitError(
@@ -142,9 +145,10 @@ def _run_spec(run: RunFolder, adapter: Adapter, store) -> ImageSpec:
         )
     with open_store(store) as h5:
         shape = tuple(int(s) for s in h5.attrs.get("image_shape", h5["test/images"].shape[1:]))
+        task, classes = store_classes(h5)
     # no format check: the adapter's magic check guards a competition's files, while new images may be any
     # format; TIFFs still go through the same codec (decode tries kit.ingest.tiff first)
-    return ImageSpec(shape, None, adapter.fit)
+    return ImageSpec(shape, None, adapter.fit), task, classes
 
 
 def _decode_error(failures: list[tuple[str, str]], total: int) -> KitError:
@@ -175,7 +179,8 @@ def predict_images(
     """
     run = RunFolder(run_dir)
     cfg = run.read_config()
-    tta = tta or cfg.predict.tta
+    adapter = get_adapter(cfg.competition)
+    tta = check_tta(adapter, tta or cfg.predict.tta)
     views = tta_views(tta)
     out = Path(out)
     if out.exists() and not force:
@@ -183,18 +188,18 @@ def predict_images(
     folds = [f for f in range(cfg.folds.k) if run.fold(f).is_done()]
     if not folds:
         raise KitError(f"{run.path} has no finished fold to predict with. Fix: run `kit train` until a fold finishes.")
-    adapter = get_adapter(cfg.competition)
-    spec = _run_spec(run, adapter, store)
+    spec, task, classes = _run_spec(run, adapter, store)
+    columns = class_columns(adapter, classes)
     ids, paths, ignored = list_images(images)
     # every fold model at once, so each image is decoded once; a model is small next to a folder of images
     models = []
     for f in folds:
-        model = build_model(cfg.model, spec.shape)
+        model = build_run_model(cfg, spec.shape, task, classes)
         model.load_weights(run.fold(f).best_weights)
         models.append(model)
     block = 2 * chunk_rows(spec.shape)
     workers = ((os.cpu_count() or 1) if len(paths) > block else 0) if workers is None else workers
-    pred = np.full((len(folds), len(paths)), np.nan)
+    pred = np.full((len(folds), len(paths), len(columns)), np.nan)
     failures: list[tuple[str, str]] = []
     starts = range(0, len(paths), block)
     bar = tqdm(total=len(paths), unit="img", desc=f"predict ({tta})", disable=None)
@@ -215,10 +220,8 @@ def predict_images(
             "expected finite probabilities, got NaN/inf for some images; a fold's weights are unusable. Fix: "
             "retrain that fold (delete its folder) with a lower train.lr."
         )
-    probs = average_folds(pred, cfg.predict.fold_average)[:, None]  # (N, classes): one column while binary
-    table = pd.DataFrame({"id": ids})
-    for c, column in enumerate(class_columns(adapter)):
-        table[column] = probs[:, c]
+    probs = average_folds(pred, cfg.predict.fold_average)  # (N, columns)
+    table = pd.DataFrame({"id": ids, **{column: probs[:, c] for c, column in enumerate(columns)}})
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, table.to_csv(index=False, float_format=FLOAT_FORMAT).encode())
     return PredictImagesResult(out, tta, folds, table, ignored)

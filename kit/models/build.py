@@ -20,8 +20,9 @@ from kit.models.registry import create_model
 __all__ = ["build_model"]
 
 
-def build_model(model_cfg, image_shape) -> keras.Model:
-    """The network ``model_cfg`` describes (backbone, weights, dropout, crop, resize, pool), uncompiled.
+def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sigmoid") -> keras.Model:
+    """The network ``model_cfg`` describes (backbone, weights, dropout, crop, resize, pool), uncompiled, with a head
+    of ``outputs`` units (binary: 1 sigmoid; multiclass: one softmax unit per class; multilabel: sigmoids).
 
     Empty ``weights`` and zero ``crop``/``resize`` mean none.
     """
@@ -34,4 +35,6 @@ def build_model(model_cfg, image_shape) -> keras.Model:
         crop=m.crop or None,
         resize=m.resize or None,
         pool=m.pool,
+        outputs=outputs,
+        activation=activation,
     )

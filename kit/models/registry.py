@@ -90,12 +90,21 @@ def _lookup(name: str) -> _Backbone:
 
 
 POOLS = ("avg", "avg_max", "avg_centre")
+HEADS = ("sigmoid", "softmax")
 
 
 def create_model(
-    name: str, input_shape=(96, 96, 3), weights=None, dropout: float = 0.3, crop=None, resize=None, pool: str = "avg"
+    name: str,
+    input_shape=(96, 96, 3),
+    weights=None,
+    dropout: float = 0.3,
+    crop=None,
+    resize=None,
+    pool: str = "avg",
+    outputs: int = 1,
+    activation: str = "sigmoid",
 ) -> keras.Model:
-    """Backbone ``name`` behind optional crop/resize, with global pooling, dropout and a float32 sigmoid head.
+    """Backbone ``name`` behind optional crop/resize, with global pooling, dropout and a float32 head.
 
     Args:
         name: a registered backbone (``list_backbones()``).
@@ -107,6 +116,8 @@ def create_model(
         pool: "avg" (global average), "avg_max" (average and max, concatenated) or "avg_centre" (global average
             and the average of the feature map's middle third, concatenated: tells the head *where* a feature
             is, which global pooling loses; PCam labels concern the centre 32x32 of 96x96).
+        outputs, activation: the head: 1 "sigmoid" unit (binary), one "softmax" unit per class (multiclass) or
+            one "sigmoid" unit per label (multilabel).
 
     Example:
         >>> model = create_model("tiny_cnn", input_shape=(96, 96, 3), crop=64)
@@ -114,6 +125,11 @@ def create_model(
         (None, 64, 64, 3)
     """
     entry = _lookup(name)
+    if activation not in HEADS or int(outputs) < 1 or (activation == "softmax" and int(outputs) < 2):
+        raise KitError(
+            f"expected a head of sigmoid units (1 or more) or softmax units (2 or more), got {outputs} "
+            f"{activation!r}. Fix: e.g. create_model(..., outputs=len(classes), activation='softmax')."
+        )
     if pool not in POOLS:
         raise KitError(f"expected model.pool one of {', '.join(POOLS)}; got {pool!r}. Fix: --set model.pool=avg.")
     input_shape = _check_shape(input_shape, crop, resize)
@@ -134,9 +150,9 @@ def create_model(
         x = _pool(x, pool)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    # float32 output under mixed precision: a float16 sigmoid saturates and breaks the loss and AUC
-    outputs = layers.Dense(1, activation="sigmoid", dtype="float32", name="head")(x)
-    return keras.Model(inputs, outputs, name=name)
+    # float32 output under mixed precision: a float16 sigmoid or softmax saturates and breaks the loss and score
+    head = layers.Dense(outputs, activation=activation, dtype="float32", name="head")(x)
+    return keras.Model(inputs, head, name=name)
 
 
 def _pool(x, pool: str):

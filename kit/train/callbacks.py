@@ -1,5 +1,5 @@
-"""Keras callbacks of a training fold: validation AUC + best checkpoint + early stopping, the LR schedule and
-the time budget, the resume checkpoint, and the one line per epoch that training prints.
+"""Keras callbacks of a training fold: validation score (the competition's metric) + best checkpoint + early
+stopping, the LR schedule and the time budget, the resume checkpoint, and the one line per epoch that training prints.
 
 Example:
     >>> from kit.train.callbacks import schedule_factor
@@ -16,44 +16,42 @@ import time
 
 import keras
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from kit.errors import KitError
+from kit.metrics import Metric, as_matrix, get_metric
 from kit.run import FoldFolder, FoldState
 
 __all__ = [
-    "ValidationAUC",
+    "ValidationScore",
     "CosineTimeSchedule",
     "PlateauSchedule",
     "ResumeCheckpoint",
     "GlobalDeadline",
     "EpochLog",
     "schedule_factor",
-    "binary_log_loss",
 ]
 
 
-def binary_log_loss(target: np.ndarray, pred: np.ndarray) -> float:
-    p = np.clip(pred, 1e-7, 1 - 1e-7)
-    return float(-np.mean(target * np.log(p) + (1 - target) * np.log(1 - p)))
+class ValidationScore(keras.callbacks.Callback):
+    """Scores the validation rows with ``metric`` (a ``kit.metrics.Metric``, better by its own direction) every
+    ``every`` epochs (and at the last one), keeps the best weights and their predictions, and stops after
+    ``patience`` epochs without improvement (0: never).
 
-
-class ValidationAUC(keras.callbacks.Callback):
-    """Scores the validation rows with ROC AUC every ``every`` epochs (and at the last one), keeps the best
-    weights and their predictions, and stops after ``patience`` epochs without improvement (0: never).
-
-    Adds ``val_auc`` and ``val_loss`` to the epoch logs (NaN on epochs it skips), so later callbacks see them.
-    With an optimizer that keeps an EMA of the weights (``use_ema``) the EMA weights are scored and saved; the
-    training weights are put back afterwards.
+    Adds ``val_score`` and ``val_loss`` (log loss) to the epoch logs (NaN on epochs it skips), so later callbacks
+    see them. With an optimizer that keeps an EMA of the weights (``use_ema``) the EMA weights are scored and
+    saved; the training weights are put back afterwards.
     """
 
-    def __init__(self, valid, target, files: FoldFolder, state: FoldState, every=1, patience=0, last_epoch=None):
+    def __init__(
+        self, valid, target, files: FoldFolder, state: FoldState, metric: Metric, every=1, patience=0, last_epoch=None
+    ):
         super().__init__()
-        self.valid, self.target, self.files = valid, np.asarray(target, np.float32), files
+        self.valid, self.target, self.files, self.metric = valid, np.asarray(target), files, metric
         self.state, self.every, self.patience, self.last_epoch = state, max(1, every), patience, last_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        logs["val_auc"], logs["val_loss"] = float("nan"), float("nan")
+        logs["val_score"], logs["val_loss"] = float("nan"), float("nan")
         final = self.model.stop_training or epoch + 1 == self.last_epoch
         if (epoch + 1) % self.every and not final:
             return
@@ -69,22 +67,25 @@ class ValidationAUC(keras.callbacks.Callback):
                 ema.on_test_end()
 
     def _score(self, epoch, logs):
-        pred = self.model.predict(self.valid, verbose=0).ravel().astype(np.float64)
+        pred = as_matrix(self.model.predict(self.valid, verbose=0))
         if not np.isfinite(pred).all():
             # a diverged model must not become "best"; stop the fold and keep the previous best
-            logs["val_auc"] = float("nan")
             self.model.stop_training = True
             self.state.stopped = "non-finite predictions (diverged; lower train.lr)"
             return
-        auc = float(roc_auc_score(self.target, pred)) if len(np.unique(self.target)) > 1 else float("nan")
-        logs["val_auc"], logs["val_loss"] = auc, binary_log_loss(self.target, pred)
-        if self.state.best_auc is None or auc > self.state.best_auc:
-            self.state.best_auc, self.state.best_epoch = auc, epoch + 1
+        try:
+            score = self.metric(self.target, pred)
+        except KitError:  # e.g. AUC of a validation split holding one class: no score, never the best
+            score = float("nan")
+        logs["val_score"], logs["val_loss"] = score, get_metric("log_loss")(self.target, pred)
+        best = self.state.best_score
+        if best is None or self.metric.better(score, best) or (np.isnan(best) and np.isfinite(score)):
+            self.state.best_score, self.state.best_epoch = score, epoch + 1
             self.model.save_weights(self.files.best_weights)
-            self.files.write_valid_pred(pred)
+            self.files.write_valid_pred(pred if pred.shape[1] > 1 else pred[:, 0])
         elif self.patience and epoch + 1 - self.state.best_epoch >= self.patience:
             self.model.stop_training = True
-            self.state.stopped = f"early stopping (no better val AUC for {self.patience} epochs)"
+            self.state.stopped = f"early stopping (no better val {self.metric.name} for {self.patience} epochs)"
 
 
 def schedule_factor(progress: float, step: int, warmup_steps: int) -> float:
@@ -131,24 +132,29 @@ class CosineTimeSchedule(keras.callbacks.Callback):
 
 
 class PlateauSchedule(CosineTimeSchedule):
-    """Warm-up, then the LR is halved whenever ``val_auc`` has not improved for ``patience`` validations.
+    """Warm-up, then the LR is halved whenever ``val_score`` has not improved (by ``metric``'s direction) for
+    ``patience`` validations.
 
     Still honours the step and time limits (stops when either is reached).
     """
 
-    def __init__(self, base_lr, total_steps, warmup_steps, state, seconds=None, patience=2, factor=0.5):
+    def __init__(
+        self, base_lr, total_steps, warmup_steps, state, seconds=None, patience=2, factor=0.5, metric: Metric = None
+    ):
         super().__init__(base_lr, total_steps, warmup_steps, state, seconds)
         self.patience, self.factor = patience, factor
+        self.metric = metric or get_metric("roc_auc")
 
     def on_train_batch_begin(self, batch, logs=None):
         warm = min(1.0, (self.state.step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         self.model.optimizer.learning_rate = self.base_lr * warm * self.state.plateau_scale
 
     def on_epoch_end(self, epoch, logs=None):
-        auc = (logs or {}).get("val_auc", float("nan"))
-        if np.isfinite(auc):
-            if auc > self.state.plateau_best:
-                self.state.plateau_best, self.state.plateau_wait = auc, 0
+        score = (logs or {}).get("val_score", float("nan"))
+        if np.isfinite(score):
+            best = self.state.plateau_best
+            if best is None or self.metric.better(score, best):
+                self.state.plateau_best, self.state.plateau_wait = score, 0
             else:
                 self.state.plateau_wait += 1
                 if self.state.plateau_wait >= self.patience:
@@ -185,16 +191,17 @@ class GlobalDeadline(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Prints one line per epoch: the epoch, loss, validation AUC (only on epochs that validate), learning rate,
+    """Prints one line per epoch: the epoch, loss, validation score (only on epochs that validate), learning rate,
     and, under a time budget, how much of the fold's share is used and left (the epoch bound rarely ends a
     budgeted fold, so "epoch 3/80" would mislead). On a terminal a progress bar also runs within each epoch.
 
     Example:
-        fold 0  epoch 3  loss 0.4121  val AUC 0.9012 (best 0.9012)  lr 1.8e-03  1.2 of 6.0 min (4.8 left)
+        fold 0  epoch 3  loss 0.4121  val roc_auc 0.9012 (best 0.9012)  lr 1.8e-03  1.2 of 6.0 min (4.8 left)
     """
 
-    def __init__(self, fold, state: FoldState, last_epoch, seconds=None, steps=None, live=None):
+    def __init__(self, fold, state: FoldState, last_epoch, seconds=None, steps=None, live=None, metric="roc_auc"):
         super().__init__()
+        self.metric = metric
         self.fold, self.state, self.last_epoch, self.seconds, self.steps = fold, state, last_epoch, seconds, steps
         self.live = sys.stdout.isatty() if live is None else live
         self.bar = None
@@ -218,10 +225,10 @@ class EpochLog(keras.callbacks.Callback):
         parts = [f"fold {self.fold}", f"epoch {epoch + 1}" + ("" if self.seconds else f"/{self.last_epoch}")]
         if "loss" in logs:
             parts.append(f"loss {float(logs['loss']):.4f}")
-        auc = logs.get("val_auc")
-        if auc is not None and np.isfinite(auc):  # NaN: this epoch did not validate (train.val_every)
-            best = self.state.best_auc
-            parts.append(f"val AUC {auc:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
+        score = logs.get("val_score")
+        if score is not None and np.isfinite(score):  # NaN: this epoch did not validate (train.val_every)
+            best = self.state.best_score
+            parts.append(f"val {self.metric} {score:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
         if "lr" in logs:
             parts.append(f"lr {float(logs['lr']):.1e}")
         minutes = elapsed_s / 60

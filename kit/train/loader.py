@@ -41,7 +41,8 @@ class StoreDataset(keras.utils.PyDataset):
         rows: store row indices to serve (any order; served sorted unless shuffled).
         batch_size: images per batch; a shuffled dataset drops the last partial batch.
         labels: yield labels too.
-        class_weight: ``{label: weight}``; when given, batches are (images, labels, per-image weights).
+        class_weight: ``{class index: weight}``; when given, batches are (images, labels, per-image weights).
+        n_classes: serve class indices as one-hot rows of this width (multiclass: the softmax's targets).
         shuffle: chunk-window shuffle (or full shuffle in memory), new order every epoch.
         augment: ``f(images, rng) -> images`` applied to each batch (e.g. a ``kit.train.batch_augment.BatchAugmenter``).
         seed, epoch: the epoch order and augmentation come from these; ``epoch`` resumes an interrupted fold.
@@ -65,6 +66,7 @@ class StoreDataset(keras.utils.PyDataset):
         in_memory=False,
         window_chunks=8,
         class_weight=None,
+        n_classes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,6 +78,7 @@ class StoreDataset(keras.utils.PyDataset):
             raise KitError(f"expected data.batch_size >= 1, got {batch_size}. Fix: --set data.batch_size=64.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
+        self.n_classes = n_classes
         self._weight_of = (
             None
             if class_weight is None
@@ -135,9 +138,10 @@ class StoreDataset(keras.utils.PyDataset):
         if not self.with_labels:
             return images
         labels = self._all_labels()[rows]
+        targets = np.eye(self.n_classes, dtype=np.float32)[labels] if self.n_classes else labels.astype(np.float32)
         if self._weight_of is None:
-            return images, labels.astype(np.float32)
-        return images, labels.astype(np.float32), self._weight_of[labels]
+            return images, targets
+        return images, targets, self._weight_of[labels]
 
     def batch_rows(self, index: int) -> np.ndarray:
         """Store rows of batch ``index`` in the current epoch (what ``self[index]`` serves)."""

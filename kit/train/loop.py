@@ -1,37 +1,40 @@
 """Cross-validated training: K folds from the HDF5 store into one run folder (layout in ``kit.run``).
 
-Each fold trains on the other folds' rows with augmentation, is scored by validation ROC AUC every few epochs,
-keeps its best weights, and saves a resume point after every epoch. A ``max_minutes`` budget is shared by the
-folds still to train: each gets an equal share of what is left, and the LR schedule is stretched to end exactly
-when that share is spent. Rerunning skips finished folds and resumes an interrupted one.
+Each fold trains on the other folds' rows with augmentation, is scored on its validation rows every few epochs by
+the competition's metric (the adapter's, from ``kit.metrics``, whose direction decides "best"), keeps its best
+weights, and saves a resume point after every epoch. A ``max_minutes`` budget is shared by the folds still to
+train: each gets an equal share of what is left, and the LR schedule is stretched to end exactly when that share
+is spent. Rerunning skips finished folds and resumes an interrupted one.
 
 Example:
     >>> from kit.train.loop import train
     >>> result = train("pcam", store="data/pcam/pcam.h5", overrides=["train.epochs=2"], max_minutes=5)  # doctest: +SKIP
-    >>> result.oof_auc, result.complete, result.run_dir.name  # doctest: +SKIP
-    (0.93, True, '20261124-101500_compact_cnn')
+    >>> result.metric, result.oof_score, result.complete, result.run_dir.name  # doctest: +SKIP
+    ('roc_auc', 0.93, True, '20261124-101500_compact_cnn')
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from kit import paths
+from kit.adapters.registry import get_adapter
 from kit.config import Config, resolve_config
 from kit.errors import KitError
-from kit.ingest.store import open_store, read_table
+from kit.ingest.store import open_store, read_labels, read_table, store_classes
+from kit.metrics import Metric, get_metric
 from kit.models import is_pretrainable, set_backbone_trainable
 from kit.models.build import build_model
-from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run
+from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run, pred_columns
 from kit.train.augment import build_augmentation, save_augmentation
 from kit.train.batch_augment import BatchAugmenter
 from kit.train.callbacks import (
@@ -40,7 +43,7 @@ from kit.train.callbacks import (
     GlobalDeadline,
     PlateauSchedule,
     ResumeCheckpoint,
-    ValidationAUC,
+    ValidationScore,
 )
 from kit.train.device import detect_device, distribution_scope, set_precision
 from kit.train.environment import environment
@@ -48,13 +51,13 @@ from kit.train.folds import check_folds, fold_rows, make_folds
 from kit.train.loader import StoreDataset, fits_in_memory
 from kit.train.plots import plot_run
 
-__all__ = ["train", "TrainResult", "class_weights", "format_table"]
+__all__ = ["train", "TrainResult", "class_weights", "format_table", "loss_for"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainResult(RunMetrics):
-    """What a training call leaves: the run's metrics.json (per-fold AUC, OOF AUC, missing folds, ``complete``)
-    and the run folder it is in."""
+    """What a training call leaves: the run's metrics.json (metric, per-fold and OOF scores, missing folds,
+    ``complete``) and the run folder it is in."""
 
     run_dir: Path
 
@@ -75,15 +78,20 @@ def train(
     deadline = started + 60 * max_minutes if max_minutes else None
     cfg = resolve_config(competition, config_file, list(overrides))
     store = Path(store or paths.default_store(competition))
+    adapter = get_adapter(cfg.competition)
     with open_store(store) as h5:
         table = read_table(h5, "train")
+        labels = read_labels(h5)
+        task, classes = store_classes(h5)
         groups = h5["train/groups"].asstr()[:] if "train/groups" in h5 else None
         image_shape = h5["train/images"].shape[1:]
+    labels_for = _LabelInfo(task, classes, get_metric(adapter.metric), [get_metric(m) for m in adapter.extra_metrics])
+    _check_store_task(adapter, labels_for, store)
     k = cfg.folds.k
     wanted = _parse_folds(folds, k)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
     run = RunFolder(open_run(cfg, run_dir))
-    folds_table = _folds(run, table, groups, cfg)
+    folds_table = _folds(run, table, labels, groups, cfg)
 
     device = detect_device()
     precision = set_precision(cfg.train.precision, device)
@@ -98,7 +106,8 @@ def train(
         store,
         run,
         folds_table,
-        table["label"].to_numpy(np.float32),
+        labels,
+        labels_for,
         image_shape,
         compose,
         in_memory,
@@ -115,15 +124,15 @@ def train(
             break
         share = None if deadline is None else (deadline - time.monotonic()) / (len(todo) - position)
         _train_fold(job, fold, share)
-    metrics, oof, table_text = _summarise(run, folds_table, job.labels, k)
+    metrics, oof, table_text = _summarise(run, folds_table, job.labels, k, labels_for)
     # A finished run that trained no fold in this call has nothing new to write (nor replots).
     if todo or oof is None or not run.oof_path.exists():
         if oof is not None:
-            run.write_oof(folds_table, job.labels, oof)
+            run.write_oof(folds_table, job.labels, oof, labels_for.columns)
         else:  # a fold is missing (e.g. deleted to be retrained): an oof.csv left from before is stale
             run.oof_path.unlink(missing_ok=True)
         run.write_metrics(metrics)
-        plot_run(run, k)
+        plot_run(run, k, labels_for.metric.name, labels_for.classes)
     if verbose:
         print(table_text)
         print(f"run folder: {run.path}  ({(time.monotonic() - started) / 60:.1f} min)")
@@ -142,36 +151,76 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def _summarise(run: RunFolder, folds: pd.DataFrame, labels: np.ndarray, k: int):
+@dataclasses.dataclass(frozen=True)
+class _LabelInfo:
+    """What the store's labels are and how they are scored."""
+
+    task: str
+    classes: tuple[str, ...]
+    metric: Metric
+    extra: list[Metric]
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.task == "binary" else len(self.classes)
+
+    @property
+    def columns(self) -> list[str]:
+        return pred_columns(self.classes, self.n_outputs)
+
+
+def _check_store_task(adapter, info: _LabelInfo, store: Path) -> None:
+    if info.task != adapter.task or (adapter.classes and tuple(adapter.class_names) != info.classes):
+        raise KitError(
+            f"expected a {adapter.task} store with classes {list(adapter.class_names)} for {adapter.name}, got "
+            f"{store} ({info.task}, classes {list(info.classes)}). Fix: rerun `kit ingest {adapter.name} --force`."
+        )
+
+
+def _summarise(run: RunFolder, folds: pd.DataFrame, labels: np.ndarray, k: int, info: _LabelInfo):
     """The run's scores from its finished folds, the OOF predictions (once all k are done, else None: every
     train row predicted by the fold that validated it, at its best epoch) and the table training prints."""
-    rows = [["fold", "val AUC", "best epoch", "epochs", "minutes", "stopped"]]
-    fold_auc, missing = {}, []
+    name = info.metric.name
+    rows = [["fold", f"val {name}", "best epoch", "epochs", "minutes", "stopped"]]
+    fold_score, missing = {}, []
     for f in range(k):
         if not run.fold(f).is_done():
             missing.append(f)
             rows.append([str(f), "-", "-", "-", "-", "not trained"])
             continue
         done = run.fold(f).read_done()
-        fold_auc[f] = done.best_auc
+        fold_score[f] = done.best_score
         rows.append(
             [
                 str(f),
-                f"{done.best_auc:.4f}",
+                f"{done.best_score:.4f}",
                 str(done.best_epoch),
                 str(done.epochs),
                 f"{done.minutes:.1f}",
                 done.stopped,
             ]
         )
-    oof = oof_auc = None
+    oof = oof_score = None
+    extra = {}
     if not missing:
-        oof = np.full(len(folds), np.nan)
+        oof = np.full((len(folds), info.n_outputs), np.nan)
         for f in range(k):
-            oof[folds["fold"].to_numpy() == f] = run.fold(f).read_valid_pred()
-        oof_auc = float(roc_auc_score(labels, oof))
-        rows.append(["OOF", f"{oof_auc:.4f}", "", "", "", "all folds"])
-    return RunMetrics(fold_auc=fold_auc, oof_auc=oof_auc, missing_folds=missing), oof, format_table(rows)
+            pred = run.fold(f).read_valid_pred()
+            oof[folds["fold"].to_numpy() == f] = pred.reshape(len(pred), -1)
+        oof_score = info.metric(labels, oof, info.task)
+        extra = {m.name: m(labels, oof, info.task) for m in info.extra}
+        rows.append(["OOF", f"{oof_score:.4f}", "", "", "", "all folds"])
+        rows += [[f"OOF {n}", f"{v:.4f}", "", "", "", ""] for n, v in extra.items()]
+    metrics = RunMetrics(
+        fold_score=fold_score,
+        oof_score=oof_score,
+        missing_folds=missing,
+        metric=name,
+        task=info.task,
+        classes=list(info.classes),
+        extra=extra,
+    )
+    return metrics, oof, format_table(rows)
 
 
 @dataclasses.dataclass
@@ -182,7 +231,8 @@ class _Job:
     store: Path
     run: RunFolder
     folds: pd.DataFrame
-    labels: np.ndarray
+    labels: np.ndarray  # class indices (N,), or multi-hot rows (N, C)
+    info: _LabelInfo
     image_shape: tuple
     compose: object
     in_memory: bool
@@ -192,11 +242,11 @@ class _Job:
     deadline: float | None
 
 
-def _folds(run: RunFolder, table: pd.DataFrame, groups, cfg: Config) -> pd.DataFrame:
+def _folds(run: RunFolder, table: pd.DataFrame, labels: np.ndarray, groups, cfg: Config) -> pd.DataFrame:
     if run.folds_path.exists():
         folds = run.read_folds()
     else:
-        folds = make_folds(table["id"], table["label"], cfg.folds.k, cfg.folds.seed, groups)
+        folds = make_folds(table["id"], labels, cfg.folds.k, cfg.folds.seed, groups)
         run.write_folds(folds)
     check_folds(folds, cfg.folds.k, ids=table["id"])
     if not (folds["id"].to_numpy() == table["id"].to_numpy()).all():
@@ -237,7 +287,8 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         train_rows,
         cfg.data.batch_size,
         shuffle=True,
-        class_weight=class_weights(t.class_weight, job.labels[train_rows]),
+        class_weight=class_weights(t.class_weight, job.labels[train_rows], job.info.task),
+        n_classes=job.info.n_outputs if job.info.task == "multiclass" else None,
         augment=BatchAugmenter(job.compose) if job.compose is not None else None,
         seed=cfg.seed * 1000 + fold,
         epoch=state.epoch,
@@ -247,7 +298,10 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, **common)
     steps = len(data)
     seconds = None if share is None else share + state.elapsed_s
-    schedule_cls = PlateauSchedule if t.schedule == "plateau" else CosineTimeSchedule
+    metric = job.info.metric
+    schedule = CosineTimeSchedule
+    if t.schedule == "plateau":
+        schedule = functools.partial(PlateauSchedule, metric=metric)
     # Pretrained backbones warm up frozen (the new head must not wreck the ImageNet features), then fine-tune.
     freeze = t.freeze_epochs if is_pretrainable(cfg.model.backbone) and cfg.model.weights else 0
     finetune_lr = t.lr * t.finetune_lr_factor if freeze else t.lr
@@ -261,10 +315,17 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         with job.scope():
             model = _fold_model(job, out, epoch, start, trainable, lr)
         callbacks = [
-            schedule_cls(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds),
+            schedule(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds),
             GlobalDeadline(job.deadline, state),
-            ValidationAUC(
-                valid, job.labels[valid_rows], out, state, every=t.val_every, patience=t.patience, last_epoch=t.epochs
+            ValidationScore(
+                valid,
+                job.labels[valid_rows],
+                out,
+                state,
+                metric,
+                every=t.val_every,
+                patience=t.patience,
+                last_epoch=t.epochs,
             ),
             history,
             ResumeCheckpoint(out, state),
@@ -272,7 +333,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         if job.verbose:
             # Keras's own progress (verbose=1/2) would print "Epoch 3/80" and NaN for epochs without validation,
             # and fill a log file with backspaces: EpochLog prints one line per epoch instead.
-            callbacks.append(EpochLog(fold, state, t.epochs, seconds, steps))
+            callbacks.append(EpochLog(fold, state, t.epochs, seconds, steps, metric=metric.name))
             until = (
                 f"epoch {epoch + 1} until its {seconds / 60:.1f} min share is spent (at most {end})"
                 if seconds
@@ -283,7 +344,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
                 + ("" if trainable else ", backbone frozen")
             )
         model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
-    if state.best_auc is None:
+    if state.best_score is None:
         raise KitError(
             f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
             "time (--max-minutes) or fewer images per epoch."
@@ -292,7 +353,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     out.write_done(
         FoldDone(
             fold=fold,
-            best_auc=state.best_auc,
+            best_score=state.best_score,
             best_epoch=state.best_epoch,
             epochs=state.epoch,
             minutes=round(state.elapsed_s / 60, 2),
@@ -304,13 +365,16 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
     keras.backend.clear_session()
     if job.verbose:
         print(
-            f"fold {fold}: best val AUC {state.best_auc:.4f} at epoch {state.best_epoch} "
+            f"fold {fold}: best val {metric.name} {state.best_score:.4f} at epoch {state.best_epoch} "
             f"({state.stopped}, {(time.monotonic() - fold_started) / 60:.1f} min)"
         )
 
 
-def class_weights(setting, labels: np.ndarray) -> dict | None:
-    """``train.class_weight`` as ``{label: weight}`` for these training labels; None for "none".
+def class_weights(setting, labels: np.ndarray, task: str = "binary") -> dict | None:
+    """``train.class_weight`` as ``{class index: weight}`` for these training labels; None for "none".
+
+    "balanced" weights every class by n / (classes * its count) (scikit-learn's rule), for any task with one
+    label per image; a number is the positive class's weight (binary only).
 
     Example:
         >>> class_weights("balanced", np.array([0, 0, 0, 1]))
@@ -318,15 +382,22 @@ def class_weights(setting, labels: np.ndarray) -> dict | None:
     """
     if setting == "none":  # the config turns the legacy spelling `false` into "none" (kit.config._CLASS_WEIGHT)
         return None
-    classes = np.unique(labels.astype(np.int64))
+    if task == "multilabel":
+        raise KitError(
+            f"expected train.class_weight 'none' for a multilabel task (an image has several labels, so no "
+            f"one class weight applies), got {setting!r}. Fix: --set train.class_weight=none."
+        )
+    labels = labels.astype(np.int64)
+    classes = np.unique(labels)
     if setting == "balanced":
-        weights = compute_class_weight("balanced", classes=classes, y=labels.astype(np.int64))
+        weights = compute_class_weight("balanced", classes=classes, y=labels)
         return {int(c): float(w) for c, w in zip(classes, weights)}
-    if isinstance(setting, (int, float)) and not isinstance(setting, bool) and setting > 0:
+    number = isinstance(setting, (int, float)) and not isinstance(setting, bool) and setting > 0
+    if number and task == "binary":
         return {0: 1.0, 1: float(setting)}
     raise KitError(
-        f'expected train.class_weight "none", "balanced" or a positive number (the positives\' '
-        f"weight); got {setting!r}. Fix: e.g. --set train.class_weight=balanced."
+        f'expected train.class_weight "none", "balanced" or (binary tasks) a positive number, the positives\' '
+        f"weight; got {setting!r} for a {task} task. Fix: e.g. --set train.class_weight=balanced."
     )
 
 
@@ -337,9 +408,25 @@ def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, traina
         if epoch > phase_start:
             return model
     else:
-        model = build_model(job.cfg.model, job.image_shape)
+        model = build_model(job.cfg.model, job.image_shape, job.info.n_outputs, _ACTIVATION[job.info.task])
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
     optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
-    model.compile(optimizer, "binary_crossentropy")
+    model.compile(optimizer, loss_for(job.info.task, t.label_smoothing))
     return model
+
+
+_ACTIVATION = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "sigmoid"}
+
+
+def loss_for(task: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """The training loss of a task: cross-entropy over the softmax (one-hot targets, so label smoothing applies)
+    for multiclass, binary cross-entropy per output otherwise.
+
+    Example:
+        >>> type(loss_for("multiclass", 0.1)).__name__
+        'CategoricalCrossentropy'
+    """
+    if task == "multiclass":
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)

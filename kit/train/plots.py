@@ -1,4 +1,5 @@
-"""The plots training leaves in a run folder: learning curves of every fold and the OOF ROC curve.
+"""The plots training leaves in a run folder: learning curves of every fold and, once every fold is done, the OOF
+ROC curve (binary) or confusion matrix (multiclass).
 
 Example:
     >>> from kit.run import RunFolder
@@ -8,15 +9,16 @@ Example:
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
-from kit.run import RunFolder
+from kit.run import RunFolder, pred_matrix, target_values
 
 __all__ = ["plot_run"]
 
 
-def plot_run(run: RunFolder, k: int) -> None:
-    """learning_curves.png (loss and validation AUC per epoch, folds 0..k-1) and roc.png (when oof.csv exists).
+def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")) -> None:
+    """learning_curves.png (loss and validation ``metric`` per epoch, folds 0..k-1) and, when oof.csv exists,
+    roc.png (one probability column) or confusion.png (multiclass: one column per class in ``classes``).
 
     Validation points are joined across the epochs that skip validation (``train.val_every``).
     """
@@ -32,13 +34,13 @@ def plot_run(run: RunFolder, k: int) -> None:
             continue
         h = pd.read_csv(path)
         ax_loss.plot(h["epoch"] + 1, h["loss"], label=f"fold{f} train")
-        if "val_auc" in h:
+        if "val_score" in h:
             # NaN rows are epochs without validation: drop them so the line joins the validated epochs
-            v = h.dropna(subset=["val_auc"])
+            v = h.dropna(subset=["val_score"])
             ax_loss.plot(v["epoch"] + 1, v["val_loss"], "o--", ms=3, label=f"fold{f} valid")
-            ax_auc.plot(v["epoch"] + 1, v["val_auc"], "o-", ms=3, label=f"fold{f}")
+            ax_auc.plot(v["epoch"] + 1, v["val_score"], "o-", ms=3, label=f"fold{f}")
     ax_loss.set(xlabel="epoch", ylabel="log loss", title="loss")
-    ax_auc.set(xlabel="epoch", ylabel="ROC AUC", title="validation AUC")
+    ax_auc.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
     for ax in (ax_loss, ax_auc):
         ax.grid(alpha=0.3)
         if ax.lines:
@@ -46,11 +48,24 @@ def plot_run(run: RunFolder, k: int) -> None:
     fig.tight_layout()
     fig.savefig(run.learning_curves_path, dpi=90)
     plt.close(fig)
-    if run.oof_path.exists():
-        oof = run.read_oof()
-        fpr, tpr, _ = roc_curve(oof["target"], oof["pred"])
+    if not run.oof_path.exists():
+        return
+    oof = run.read_oof()
+    pred, target = pred_matrix(oof), target_values(oof)
+    if pred.shape[1] > 1 and target.ndim == 1:
+        fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(classes), 1 + 0.5 * len(classes)))
+        ConfusionMatrixDisplay.from_predictions(
+            target, pred.argmax(axis=1), labels=range(len(classes)), display_labels=list(classes), ax=ax,
+            xticks_rotation="vertical", colorbar=False,
+        )  # fmt: skip
+        ax.set_title(f"{run.name}: OOF (rows: true class)", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(run.confusion_path, dpi=90)
+        plt.close(fig)
+    elif pred.shape[1] == 1:
+        fpr, tpr, _ = roc_curve(target, pred[:, 0])
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.plot(fpr, tpr, label=f"OOF AUC {roc_auc_score(oof['target'], oof['pred']):.4f}")
+        ax.plot(fpr, tpr, label=f"OOF AUC {roc_auc_score(target, pred[:, 0]):.4f}")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=run.name)
         ax.legend(loc="lower right")

@@ -48,7 +48,7 @@ def test_adapter_end_to_end_synth_ingest_train_predict_submit(name, tmp_path):
         assert ("train/groups" in h5) == bool(adapter.group_column)
     extra = ["model.crop=48", "model.resize=0"] if name == "pcam" else []
     result = train(name, store=store, overrides=RECIPE + extra, run_dir=tmp_path / "run", verbose=0)
-    assert result.complete and np.isfinite(result.oof_auc)
+    assert result.complete and np.isfinite(result.oof_score)
     predicted = predict_run(result.run_dir, oof=True)
     assert np.isfinite(predicted.test_pred["pred"]).all()
     csv = blend_and_submit([result.run_dir], out_dir=tmp_path / "subs", verbose=False)
@@ -107,7 +107,7 @@ def test_balanced_class_weight_trains(tmp_path):
         verbose=0,
         overrides=RECIPE + ["model.resize=0", "train.epochs=2", 'train.class_weight="balanced"'],
     )
-    assert result.complete and np.isfinite(result.oof_auc)
+    assert result.complete and np.isfinite(result.oof_score)
 
 
 def test_folder_per_class_quarantines_strays_and_reads_a_flat_test_folder(tmp_path):

@@ -15,7 +15,6 @@ from kit.infer.ensemble import (
     format_report,
     load_run,
     rank_normalise,
-    roc_auc,
     write_ensemble,
 )
 
@@ -49,7 +48,7 @@ def make_run(tmp_path):
         table.sample(frac=1, random_state=seed).to_csv(run / "oof.csv", index=False)  # order must not matter
         test = pd.DataFrame({"id": test_ids, "pred": _noisy(signal, seed + 100, len(test_ids))})
         test.to_csv(run / "test_pred.csv", index=False)
-        (run / "metrics.json").write_text(json.dumps({"oof_auc": roc_auc(table["target"], pred), "tta": "d4"}))
+        (run / "metrics.json").write_text(json.dumps({"oof_score": roc_auc_score(table["target"], np.nan_to_num(pred)), "tta": "d4"}))
         for f in skip:
             (run / f).unlink()
         return run
@@ -57,19 +56,15 @@ def make_run(tmp_path):
     return make
 
 
-def test_roc_auc_matches_sklearn():
-    y = RNG.integers(0, 2, 500)
-    p = np.round(RNG.random(500), 2)  # with ties
-    assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p))
-
-
 def test_load_run_reads_and_aligns(make_run):
     run = load_run(make_run("A"))
     assert run.name == "A" and run.competition == "pcam" and run.tta == "d4"
     assert run.folds["id"].tolist() == TRAIN_IDS
-    assert run.oof.index.tolist() == TRAIN_IDS and run.target.tolist() == TARGET.tolist()
-    assert run.test.index.tolist() == TEST_IDS
-    assert 0.5 < run.oof_auc <= 1
+    assert run.oof.shape == (N_TRAIN, 1) and run.target.tolist() == TARGET.tolist() and run.columns == ["pred"]
+    oof = pd.read_csv(run.path / "oof.csv", dtype={"id": str}).set_index("id").loc[TRAIN_IDS]
+    np.testing.assert_allclose(run.oof[:, 0], oof["pred"])  # aligned to folds.csv, whatever oof.csv's order
+    assert run.test_ids.tolist() == TEST_IDS and run.test.shape == (N_TEST, 1)
+    assert 0.5 < run.oof_score <= 1
 
 
 @pytest.mark.parametrize(
@@ -114,9 +109,9 @@ def test_single_run_passthrough(make_run):
         result = ensemble_runs([path], method=method)
         assert result.weights == {"A": 1.0}
         assert result.test["id"].tolist() == TEST_IDS
-        np.testing.assert_allclose(result.test["pred"], run.test.to_numpy())
-        np.testing.assert_allclose(result.oof["pred"], run.oof.to_numpy())
-        assert result.oof_auc == pytest.approx(run.oof_auc)
+        np.testing.assert_allclose(result.test["pred"], run.test[:, 0])
+        np.testing.assert_allclose(result.oof["pred"], run.oof[:, 0])
+        assert result.oof_score == pytest.approx(run.oof_score)
 
 
 def test_mean_blend(make_run):
@@ -124,12 +119,12 @@ def test_mean_blend(make_run):
     a, b = load_run(paths[0]), load_run(paths[1])
     result = ensemble_runs(paths, method="mean")
     assert result.weights == {"A": 0.5, "B": 0.5}
-    np.testing.assert_allclose(result.test["pred"], (a.test + b.test).to_numpy() / 2)
-    np.testing.assert_allclose(result.oof["pred"], (a.oof + b.oof).to_numpy() / 2)
+    np.testing.assert_allclose(result.test["pred"], (a.test + b.test)[:, 0] / 2)
+    np.testing.assert_allclose(result.oof["pred"], (a.oof + b.oof)[:, 0] / 2)
     assert result.oof["target"].tolist() == TARGET.tolist()
-    assert result.oof_auc == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
-    assert [m.oof_auc for m in result.members] == pytest.approx([a.oof_auc, b.oof_auc])
-    assert result.oof_auc_in_sample == result.oof_auc and result.halves == []  # nothing fitted: nothing to cross-fit
+    assert result.oof_score == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
+    assert [m.oof_score for m in result.members] == pytest.approx([a.oof_score, b.oof_score])
+    assert result.oof_score_in_sample == result.oof_score and result.halves == []  # nothing fitted: nothing to cross-fit
 
 
 def test_rank_blend_is_in_unit_interval_and_ignores_calibration(make_run, tmp_path):
@@ -154,15 +149,15 @@ def test_hill_beats_or_equals_best_member_and_ignores_noise(make_run):
         make_run("noise", signal=0.0, seed=4),
     ]
     result = ensemble_runs(paths, method="hill", hill_iterations=20)
-    best = max(m.oof_auc for m in result.members)
-    assert result.oof_auc_in_sample >= best  # the climb starts at the best member; the cross-fitted CV need not
+    best = max(m.oof_score for m in result.members)
+    assert result.oof_score_in_sample >= best  # the climb starts at the best member; the cross-fitted CV need not
     assert sum(result.weights.values()) == pytest.approx(1.0)
     assert result.weights["noise"] == 0.0
     assert result.history[0]["added"] in ("good1", "good2")
     runs = {m.name: load_run(m.path) for m in result.members}
-    test = sum(w * runs[n].test.to_numpy() for n, w in result.weights.items())
+    test = sum(w * runs[n].test[:, 0] for n, w in result.weights.items())
     np.testing.assert_allclose(result.test["pred"], test)
-    assert result.oof_auc == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
+    assert result.oof_score == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
 
 
 def test_hill_stops_after_iterations(make_run):
@@ -191,21 +186,21 @@ def test_hill_cv_is_cross_fitted_over_fold_halves_and_below_the_in_sample_score(
     ids = TRAIN_IDS[:48]
     paths = [make_run(f"r{i:02d}", signal=0.0, seed=i, train_ids=ids) for i in range(20)]
     result = ensemble_runs(paths, method="hill")
-    assert result.oof_auc_in_sample > 0.7 and result.oof_auc < result.oof_auc_in_sample - 0.15, (
-        result.oof_auc_in_sample,
-        result.oof_auc,
+    assert result.oof_score_in_sample > 0.7 and result.oof_score < result.oof_score_in_sample - 0.15, (
+        result.oof_score_in_sample,
+        result.oof_score,
     )
-    assert result.oof_auc == pytest.approx(roc_auc_score(TARGET[:48], result.oof["pred"]))  # scores the saved OOF
+    assert result.oof_score == pytest.approx(roc_auc_score(TARGET[:48], result.oof["pred"]))  # scores the saved OOF
     folds = load_run(paths[0]).folds["fold"].to_numpy()
     assert sorted(result.halves[0]["folds"] + result.halves[1]["folds"]) == sorted(set(folds))
     for half in result.halves:  # each half's rows blended with the weights climbed on the other half
         rows = np.isin(folds, half["folds"])
-        member_oof = np.stack([load_run(p).oof.to_numpy()[rows] for p in paths])
+        member_oof = np.stack([load_run(p).oof[rows, 0] for p in paths])
         np.testing.assert_allclose(result.oof["pred"][rows], np.array(list(half["weights"].values())) @ member_oof)
     report = format_report(result)
-    assert f"{result.oof_auc_in_sample:.4f}" in report and f"{result.oof_auc:.4f}" in report
+    assert f"{result.oof_score_in_sample:.4f}" in report and f"{result.oof_score:.4f}" in report
     weights = json.loads(write_ensemble(result, tmp_path / "blend")["weights"].read_text())
-    assert weights["oof_auc"] == result.oof_auc and weights["oof_auc_in_sample"] == result.oof_auc_in_sample
+    assert weights["oof_score"] == result.oof_score and weights["oof_score_in_sample"] == result.oof_score_in_sample
     assert len(weights["halves"]) == 2
 
 
@@ -216,7 +211,7 @@ def test_hill_sidecar_records_the_cross_fitted_cv(make_run, tmp_path, monkeypatc
     csv = blend_and_submit(paths, method="hill", out_dir=tmp_path / "subs", verbose=False)
     result = ensemble_runs(paths, method="hill")
     sidecar = json.loads(csv.with_suffix(".json").read_text())
-    assert sidecar["cv_score"] == pytest.approx(result.oof_auc) and result.oof_auc < result.oof_auc_in_sample
+    assert sidecar["cv_score"] == pytest.approx(result.oof_score) and result.oof_score < result.oof_score_in_sample
     assert sidecar["weights"] == pytest.approx(result.weights)  # the test blend's weights: climbed on every row
 
 
@@ -239,7 +234,7 @@ def test_test_order_follows_first_run(make_run):
     result = ensemble_runs(paths)
     assert result.test["id"].tolist() == TEST_IDS
     b = load_run(paths[1])
-    np.testing.assert_allclose(result.test["pred"], (load_run(paths[0]).test + b.test.loc[TEST_IDS]).to_numpy() / 2)
+    np.testing.assert_allclose(result.test["pred"], (load_run(paths[0]).test + b.test[b.test_ids.get_indexer(TEST_IDS)])[:, 0] / 2)
 
 
 def test_refuses_bad_method_and_duplicates(make_run):
@@ -262,12 +257,12 @@ def test_write_ensemble_and_report(make_run, tmp_path):
     weights = json.loads(written["weights"].read_text())
     assert weights["weights"] == result.weights and weights["method"] == "hill"
     members = pd.read_csv(written["members"])
-    assert members.columns.tolist() == ["name", "path", "oof_auc", "weight"] and len(members) == 2
+    assert members.columns.tolist() == ["name", "path", "oof_score", "weight"] and len(members) == 2
     test = pd.read_csv(written["test_pred"], dtype={"id": str})
     assert test["id"].tolist() == TEST_IDS
     assert pd.read_csv(written["oof"]).columns.tolist() == ["id", "target", "pred"]
     report = format_report(result)
-    assert "A" in report and "B" in report and f"{result.oof_auc:.4f}" in report and "hill" in report
+    assert "A" in report and "B" in report and f"{result.oof_score:.4f}" in report and "hill" in report
 
 
 def test_average_folds():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kit.errors import KitError
-from kit.infer.ensemble import roc_auc
+from sklearn.metrics import roc_auc_score as roc_auc
 from kit.infer.hill_climb import cross_fit, fold_halves, hill_climb
 
 

@@ -44,7 +44,7 @@ def test_tta_averages_the_eight_true_dihedral_views_in_one_forward_pass():
     views = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
     views += [v[:, :, ::-1] for v in views]  # the 8 elements of D4, computed independently of kit
     expected = np.mean([model.predict_on_batch(np.ascontiguousarray(v)).ravel() for v in views], axis=0)
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(got[:, 0], expected, rtol=1e-12)
     assert not np.allclose(got, predict_tta(model, images, (0,)))  # the views really differ for this model
 
 
@@ -67,12 +67,12 @@ def test_predict_run_writes_fold_and_averaged_test_predictions_and_oof_with_tta(
     np.testing.assert_allclose(pred["pred"], np.mean(folds, axis=0), rtol=1e-6)
     record = RunFolder(run).read_predict_record()
     assert record.tta == record.oof_tta == "d4" and record.folds == [0, 1]
-    assert record.oof_auc_tta == pytest.approx(result.oof_auc_tta)
+    assert record.oof_score_tta == pytest.approx(result.oof_score_tta)
     assert (run / "oof.csv").read_bytes() == plain  # training's OOF file is not rewritten by prediction
     oof, oof_tta = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "oof_tta.csv")
     assert oof[["id", "fold", "target"]].equals(oof_tta[["id", "fold", "target"]])
     assert not np.allclose(oof["pred"], oof_tta["pred"])
-    assert result.oof_auc_tta > 0.8
+    assert result.oof_score_tta > 0.8
 
     stamp = (run / "test_fold0.npy").stat().st_mtime_ns
     predict_run(run, tta="d4", oof=True)  # done already: skipped
@@ -99,18 +99,19 @@ def test_a_fold_trained_again_makes_earlier_predictions_stale(run, train_store):
     predict_run(run, tta="d4")  # same TTA, same folds as predict.json says, yet redone
     assert (run / "test_fold0.npy").stat().st_mtime_ns != stamp
     assert not (run / "oof_tta.csv").exists() and RunFolder(run).read_predict_record().oof_tta is None
-    np.testing.assert_allclose(load_run(run).oof, RunFolder(run).read_oof().set_index("id")["pred"].loc[stale["id"]])
+    np.testing.assert_allclose(load_run(run).oof[:, 0], RunFolder(run).read_oof().set_index("id")["pred"].loc[stale["id"]])
 
     result = predict_run(run, tta="d4", oof=True)
-    fresh = load_run(run).oof
-    assert result.oof_auc_tta > 0.8 and not np.isclose(fresh.loc[stale.loc[stale["fold"] == 1, "id"]], 0.5).all()
+    loaded = load_run(run)
+    fresh = pd.Series(loaded.oof[:, 0], index=loaded.folds["id"])
+    assert result.oof_score_tta > 0.8 and not np.isclose(fresh.loc[stale.loc[stale["fold"] == 1, "id"]], 0.5).all()
     stamp = (run / "test_fold0.npy").stat().st_mtime_ns
     predict_run(run, tta="d4", oof=True)  # up to date now: skipped
     assert (run / "test_fold0.npy").stat().st_mtime_ns == stamp
 
 
 def test_an_unknown_tta_says_how_to_fix_it():
-    with pytest.raises(KitError, match="expected --tta one of d4, none; got 'd8'. Fix: e.g. --tta d4"):
+    with pytest.raises(KitError, match="expected --tta one of d4, hflip, none; got 'd8'. Fix: e.g. --tta d4"):
         tta_views("d8")
 
 

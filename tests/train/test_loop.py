@@ -25,7 +25,7 @@ def _train(store, run_dir, *extra, **kw):
 def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_path):
     result = _train(train_store, tmp_path / "run")
     run = result.run_dir
-    assert result.complete and result.oof_auc > 0.8, result
+    assert result.complete and result.oof_score > 0.8, result
     for name in [
         "config.toml",
         "folds.csv",
@@ -43,23 +43,24 @@ def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_p
     oof, folds = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "folds.csv")
     assert oof["id"].is_unique and set(oof["id"]) == set(folds["id"]) and oof["pred"].between(0, 1).all()
     metrics = RunFolder(run).read_metrics()
-    assert metrics.complete and metrics.oof_auc == pytest.approx(result.oof_auc) and metrics.fold_auc == result.fold_auc
-    assert set(json.loads((run / "metrics.json").read_text())) == {"metric", "fold_auc", "oof_auc", "missing_folds"}
+    assert metrics.complete and metrics.oof_score == pytest.approx(result.oof_score) and metrics.fold_score == result.fold_score
+    keys = {"metric", "task", "classes", "fold_score", "oof_score", "extra", "missing_folds"}
+    assert set(json.loads((run / "metrics.json").read_text())) == keys
     assert RunFolder(run).read_predict_record() is None and not (run / "oof_tta.csv").exists()  # no TTA yet
     env = json.loads((run / "env.json").read_text())
     assert env["precision"] == "float32" and env["device"]["kind"] == "cpu" and env["versions"]["keras"]
     history = pd.read_csv(run / "fold0" / "history.csv")
-    assert len(history) == 10 and {"loss", "val_auc", "lr"} <= set(history.columns)
+    assert len(history) == 10 and {"loss", "val_score", "lr"} <= set(history.columns)
     assert not (run / "fold0" / "last.keras").exists()  # the resume point goes once the fold is done
     assert RunFolder(run).fold(1).read_done().finished  # when: a fold trained again gets a new stamp
 
 
 def test_rerun_skips_finished_folds_and_refuses_a_different_config(train_store, tmp_path):
     first = _train(train_store, tmp_path / "run", folds="0")
-    assert not first.complete and first.missing_folds == [1] and first.oof_auc is None
+    assert not first.complete and first.missing_folds == [1] and first.oof_score is None
     weights = (first.run_dir / "fold0" / "best.weights.h5").stat().st_mtime_ns
     second = _train(train_store, tmp_path / "run", folds="1")  # e.g. the other machine's fold, merged
-    assert second.complete and second.oof_auc is not None
+    assert second.complete and second.oof_score is not None
     assert (first.run_dir / "fold0" / "best.weights.h5").stat().st_mtime_ns == weights
     with pytest.raises(KitError, match="different configuration"):
         _train(train_store, tmp_path / "run", "train.lr=0.1")
@@ -113,7 +114,7 @@ def test_killed_training_resumes_from_its_last_epoch(train_store, tmp_path):
     history = pd.read_csv(run / "fold0" / "history.csv")
     assert history["epoch"].tolist() == list(range(40))  # continued, not restarted: each epoch once
     assert json.loads((run / "fold0" / "done.json").read_text())["epochs"] == 40
-    assert result.fold_auc[0] > 0.8
+    assert result.fold_score[0] > 0.8
 
 
 def test_training_prints_one_line_per_epoch_with_the_budget_and_no_nan(train_store, tmp_path, capsys):
@@ -129,15 +130,15 @@ def test_training_prints_one_line_per_epoch_with_the_budget_and_no_nan(train_sto
     lines = [line for line in out.splitlines() if line.startswith("fold 0  epoch ")]
     assert [line.split()[3] for line in lines] == ["1", "2", "3", "4"], out  # "epoch 3", not "epoch 3/4"
     assert "\b" not in out and "\r" not in out and "nan" not in out.lower()
-    assert ["val AUC" in line for line in lines] == [False, True, False, True]  # validated every 2nd epoch
+    assert ["val roc_auc" in line for line in lines] == [False, True, False, True]  # validated every 2nd epoch
     assert all(re.search(r" of \d+\.\d min \(\d+\.\d left\)$", line) for line in lines), lines
 
 
 def test_an_epoch_line_without_a_budget_counts_epochs():
-    log = EpochLog(fold=1, state=FoldState(best_auc=0.9), last_epoch=80, live=False)
-    line = log.line(2, {"loss": 0.5, "val_auc": float("nan"), "lr": 1e-3}, elapsed_s=90)
+    log = EpochLog(fold=1, state=FoldState(best_score=0.9), last_epoch=80, live=False)
+    line = log.line(2, {"loss": 0.5, "val_score": float("nan"), "lr": 1e-3}, elapsed_s=90)
     assert line == "fold 1  epoch 3/80  loss 0.5000  lr 1.0e-03  1.5 min"
-    assert "val AUC 0.9100 (best 0.9000)" in log.line(3, {"val_auc": 0.91}, elapsed_s=90)
+    assert "val roc_auc 0.9100 (best 0.9000)" in log.line(3, {"val_score": 0.91}, elapsed_s=90)
 
 
 @pytest.mark.slow
@@ -162,7 +163,7 @@ def test_learning_curves_join_validation_points_across_skipped_epochs(tmp_path, 
             "epoch": [0, 1, 2, 3],
             "loss": [0.7, 0.6, 0.5, 0.4],
             "lr": [1e-3] * 4,
-            "val_auc": [np.nan, 0.8, np.nan, 0.9],
+            "val_score": [np.nan, 0.8, np.nan, 0.9],
             "val_loss": [np.nan, 0.5, np.nan, 0.4],
         }
     ).to_csv(run.fold(0).history, index=False)
