@@ -48,7 +48,8 @@ def make_run(tmp_path):
         table.sample(frac=1, random_state=seed).to_csv(run / "oof.csv", index=False)  # order must not matter
         test = pd.DataFrame({"id": test_ids, "pred": _noisy(signal, seed + 100, len(test_ids))})
         test.to_csv(run / "test_pred.csv", index=False)
-        (run / "metrics.json").write_text(json.dumps({"oof_score": roc_auc_score(table["target"], np.nan_to_num(pred)), "tta": "d4"}))
+        score = roc_auc_score(table["target"], np.nan_to_num(pred))
+        (run / "metrics.json").write_text(json.dumps({"oof_score": score, "tta": "d4"}))
         for f in skip:
             (run / f).unlink()
         return run
@@ -124,7 +125,7 @@ def test_mean_blend(make_run):
     assert result.oof["target"].tolist() == TARGET.tolist()
     assert result.oof_score == pytest.approx(roc_auc_score(TARGET, result.oof["pred"]))
     assert [m.oof_score for m in result.members] == pytest.approx([a.oof_score, b.oof_score])
-    assert result.oof_score_in_sample == result.oof_score and result.halves == []  # nothing fitted: nothing to cross-fit
+    assert result.oof_score_in_sample == result.oof_score and result.halves == []  # nothing fitted, nothing cross-fit
 
 
 def test_rank_blend_is_in_unit_interval_and_ignores_calibration(make_run, tmp_path):
@@ -234,7 +235,8 @@ def test_test_order_follows_first_run(make_run):
     result = ensemble_runs(paths)
     assert result.test["id"].tolist() == TEST_IDS
     b = load_run(paths[1])
-    np.testing.assert_allclose(result.test["pred"], (load_run(paths[0]).test + b.test[b.test_ids.get_indexer(TEST_IDS)])[:, 0] / 2)
+    b_test = b.test[b.test_ids.get_indexer(TEST_IDS)]
+    np.testing.assert_allclose(result.test["pred"], (load_run(paths[0]).test + b_test)[:, 0] / 2)
 
 
 def test_refuses_bad_method_and_duplicates(make_run):

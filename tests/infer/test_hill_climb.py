@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score as roc_auc
 
 from kit.errors import KitError
-from sklearn.metrics import roc_auc_score as roc_auc
 from kit.infer.hill_climb import cross_fit, fold_halves, hill_climb
 
 

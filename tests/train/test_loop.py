@@ -43,7 +43,8 @@ def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_p
     oof, folds = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "folds.csv")
     assert oof["id"].is_unique and set(oof["id"]) == set(folds["id"]) and oof["pred"].between(0, 1).all()
     metrics = RunFolder(run).read_metrics()
-    assert metrics.complete and metrics.oof_score == pytest.approx(result.oof_score) and metrics.fold_score == result.fold_score
+    assert metrics.complete and metrics.oof_score == pytest.approx(result.oof_score)
+    assert metrics.fold_score == result.fold_score
     keys = {"metric", "task", "classes", "fold_score", "oof_score", "extra", "missing_folds"}
     assert set(json.loads((run / "metrics.json").read_text())) == keys
     assert RunFolder(run).read_predict_record() is None and not (run / "oof_tta.csv").exists()  # no TTA yet
