@@ -148,4 +148,4 @@ def _jpeg_reduction(data: bytes, spec: ImageSpec) -> int:
     th, tw = spec.shape[:2]
     region = {"crop": (min(h, w),) * 2, "pad": (max(h, w),) * 2}.get(spec.fit, (h, w))
     room = min(region[0] / th, region[1] / tw)
-    return next(r for r in (8, 4, 2, 1) if r <= room)
+    return next((r for r in (8, 4, 2, 1) if r <= room), 1)  # smaller than the stored side: decode it whole

@@ -40,6 +40,7 @@ class SplitPlan:
     labels: np.ndarray | None  # None for the test split
     rejects: list[Reject]
     groups: list[str] | None = None  # fold groups (e.g. patient ids) when the adapter has them
+    excluded: list[Reject] = dataclasses.field(default_factory=list)  # files the adapter excludes: reported only
 
     @property
     def fingerprint(self) -> str:
@@ -97,14 +98,9 @@ def plan_split(adapter: Adapter, raw, split: str) -> SplitPlan:
         labels.append(label)
         groups.append(group)
     rejects += [Reject(split, Path(path).stem, path, reason) for path, reason in listing.strays]
-    return SplitPlan(
-        split,
-        ids,
-        paths,
-        _label_array(adapter, labels) if has_labels else None,
-        rejects,
-        groups if has_groups else None,
-    )
+    label_array = _label_array(adapter, labels) if has_labels else None
+    excluded = [Reject(split, Path(path).stem, path, reason) for path, reason in listing.skipped]
+    return SplitPlan(split, ids, paths, label_array, rejects, groups if has_groups else None, excluded)
 
 
 def _label_array(adapter: Adapter, labels: list) -> np.ndarray:

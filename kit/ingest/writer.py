@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import os
@@ -48,6 +49,7 @@ class IngestSummary:
     seconds: float
     images_per_s: float
     skipped: bool  # True when a finished store was found and left alone
+    excluded: list[Reject] = dataclasses.field(default_factory=list)  # files the adapter excludes (masks), this run
 
     def report(self) -> str:
         size = self.store.stat().st_size / 2**20 if self.store.exists() else 0.0
@@ -69,6 +71,11 @@ class IngestSummary:
                 lines.append(
                     f"    ... {len(self.quarantine) - 20} more: kit.ingest.store.read_quarantine('{self.store}')"
                 )
+        if self.excluded:
+            reasons = collections.Counter(r.reason.split(" of ")[0].split(" (")[0] for r in self.excluded)
+            kinds = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+            lines.append(f"  not images to classify, left out as the adapter declares: {kinds}; e.g.")
+            lines += [f"    {q.path}: {q.reason}" for q in self.excluded[:3]]
         return "\n".join(lines)
 
 
@@ -134,7 +141,8 @@ def ingest(
             f"command; finished train blocks are kept in {partial} and the test split is read again."
         )
     os.replace(partial, store)
-    return _summary(store, store, seconds, done_now, skipped=False)
+    excluded = [r for plan in plans.values() for r in plan.excluded]
+    return dataclasses.replace(_summary(store, store, seconds, done_now, skipped=False), excluded=excluded)
 
 
 def _open_partial(partial: Path) -> h5py.File:

@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from kit import paths
+from kit.adapters.registry import get_adapter
 from kit.kaggle.ledger import Ledger
+from kit.metrics import get_metric
 
-__all__ = ["format_ledger", "plot_cv_vs_public", "show_leaderboard"]
+__all__ = ["format_ledger", "metric_line", "plot_cv_vs_public", "show_leaderboard"]
 
 
 def format_ledger(frame: pd.DataFrame) -> str:
@@ -50,7 +52,18 @@ def format_ledger(frame: pd.DataFrame) -> str:
     return table.to_string(index=False)
 
 
-def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
+def metric_line(name: str) -> str:
+    """What the scores of competition ``name`` are: its metric and direction (lower-is-better metrics exist).
+
+    Example:
+        >>> metric_line("pcam")
+        'scores: roc_auc (higher is better)'
+    """
+    metric = get_metric(get_adapter(name).metric)
+    return f"scores: {metric.name} ({'higher' if metric.higher_is_better else 'lower'} is better)"
+
+
+def plot_cv_vs_public(frame: pd.DataFrame, path, metric: str = "score") -> Path:
     """Scatter CV score against public score (scored rows), diagonal for reference; writes a PNG (Agg backend).
 
     Example:
@@ -89,8 +102,8 @@ def plot_cv_vs_public(frame: pd.DataFrame, path) -> Path:
                     (row["cv_score"], row["public_score"]),
                     fontsize=6,
                 )
-        ax.set_xlabel("CV score (out-of-fold)")
-        ax.set_ylabel("public leaderboard score")
+        ax.set_xlabel(f"CV {metric} (out-of-fold)")
+        ax.set_ylabel(f"public leaderboard {metric}")
         ax.set_title("CV vs public score (darker = older)")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
@@ -112,5 +125,7 @@ def show_leaderboard(name: str, *, ledger=None, plot=None) -> Path:
         PosixPath('submissions/pcam/cv_vs_public.png')
     """
     frame = Ledger.open(ledger).rows(name)
+    print(metric_line(name))
     print(format_ledger(frame))
-    return plot_cv_vs_public(frame, plot or paths.submissions_dir() / name / "cv_vs_public.png")
+    metric = get_adapter(name).metric
+    return plot_cv_vs_public(frame, plot or paths.submissions_dir() / name / "cv_vs_public.png", metric)

@@ -15,6 +15,7 @@ from kit.adapters.registry import get_adapter, list_adapters
 from kit.errors import KitError
 from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run
+from kit.infer.submission import SubmissionFormat, validate_submission
 from kit.ingest.decode import BadImage, decode_image, fit_image
 from kit.ingest.store import chunk_rows, read_quarantine
 from kit.ingest.writer import ingest
@@ -37,8 +38,6 @@ RECIPE = [
 @pytest.mark.parametrize("name", list_adapters())
 def test_adapter_end_to_end_synth_ingest_train_predict_submit(name, tmp_path):
     adapter = get_adapter(name)
-    if adapter.task != "binary":  # this test checks a binary submission (one probability column, oof_auc)
-        pytest.skip(f"{name} is {adapter.task}: its end-to-end run is tested with the multi-class engine")
     raw = synthesize(name, tmp_path / "raw", n_train=64, n_test=12, seed=0)
     store = tmp_path / f"{name}.h5"
     summary = ingest(name, raw, store, workers=1, progress=False)
@@ -48,15 +47,20 @@ def test_adapter_end_to_end_synth_ingest_train_predict_submit(name, tmp_path):
         assert ("train/groups" in h5) == bool(adapter.group_column)
     extra = ["model.crop=48", "model.resize=0"] if name == "pcam" else []
     result = train(name, store=store, overrides=RECIPE + extra, run_dir=tmp_path / "run", verbose=0)
-    assert result.complete and np.isfinite(result.oof_score)
+    assert result.complete and np.isfinite(result.oof_score) and result.metric == adapter.metric
+    assert set(result.extra) == set(adapter.extra_metrics) and result.task == adapter.task
     predicted = predict_run(result.run_dir, oof=True)
-    assert np.isfinite(predicted.test_pred["pred"]).all()
+    pred = predicted.test_pred.drop(columns="id")
+    assert pred.shape[1] == adapter.n_outputs and np.isfinite(pred.to_numpy()).all()
+    if adapter.task == "multiclass":  # softmax rows, columns named by the classes
+        assert list(pred.columns) == list(adapter.class_names) and np.allclose(pred.sum(axis=1), 1, atol=1e-5)
     csv = blend_and_submit([result.run_dir], out_dir=tmp_path / "subs", verbose=False)
-    submission = pd.read_csv(csv, dtype={adapter.id_column: str})
+    fmt = SubmissionFormat.from_adapter(adapter)
+    submission = fmt.read(csv)
     hidden = pd.read_csv(raw / SYNTH_TEST_LABELS, dtype={"id": str})
-    assert list(submission.columns) == [adapter.id_column, adapter.label_column]
+    assert list(submission.columns) == list(fmt.columns)
     assert sorted(submission[adapter.id_column]) == sorted(hidden["id"])
-    assert submission[adapter.label_column].between(0, 1).all()
+    validate_submission(submission, submission[adapter.id_column], fmt)  # Kaggle's format, as the adapter declares
 
 
 def test_isic_resizes_varied_jpegs_keeps_patients_in_one_fold_and_positives_in_every_fold(tmp_path):
