@@ -121,7 +121,7 @@ def pred_matrix(frame: pd.DataFrame) -> np.ndarray:
 def target_values(frame: pd.DataFrame) -> np.ndarray:
     """The ``target`` column: class indices (N,), or the multi-hot rows (N, C) of a multilabel run."""
     target = frame["target"]
-    if target.dtype == object:
+    if not pd.api.types.is_numeric_dtype(target):  # text rows "0 1 1" (object, or pandas' string dtype)
         return np.array([[int(v) for v in str(row).split()] for row in target], np.int64)
     return target.to_numpy(np.int64)
 
