@@ -23,11 +23,22 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from sklearn import metrics as skm
 
 from kit.errors import KitError
 
 __all__ = ["TASKS", "Metric", "get_metric", "list_metrics", "hard_labels", "as_matrix", "register_metric"]
+
+
+class _Sklearn:
+    """``sklearn.metrics``, imported on first use: adapters import this registry, and the CLI starts without it."""
+
+    def __getattr__(self, name):
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _Sklearn()
 
 TASKS = ("binary", "multiclass", "multilabel")
 
@@ -190,9 +201,9 @@ def _log_loss(target, proba, task):
     return skm.log_loss(target, np.clip(proba, eps, 1), labels=range(proba.shape[1]))
 
 
-def _on_labels(fn: Callable, **kwargs):
+def _on_labels(name: str, **kwargs):
     def score(target, proba, task):
-        return fn(target, hard_labels(proba, task), **kwargs)
+        return getattr(skm, name)(target, hard_labels(proba, task), **kwargs)
 
     return score
 
@@ -212,13 +223,13 @@ _METRIC_TABLE = (  # name, higher is better, needs, tasks, description, scorer
     ("auc_micro_ovr", True, "proba", ("multiclass",), "one-vs-rest ROC AUC, all pairs pooled", _auc_ovr("micro")),
     ("mean_column_auc", True, "proba", ("multilabel",), "ROC AUC of each label, averaged", _mean_column_auc),
     ("log_loss", False, "proba", TASKS, "cross-entropy of the probabilities (lower is better)", _log_loss),
-    ("accuracy", True, "labels", TASKS, "share of images labelled right", _on_labels(skm.accuracy_score)),
+    ("accuracy", True, "labels", TASKS, "share of images labelled right", _on_labels("accuracy_score")),
     ("micro_f1", True, "labels", TASKS, "F1 of all decisions pooled (one label per image: accuracy)", _f1("micro")),
     ("macro_f1", True, "labels", TASKS, "F1 of each class, averaged", _f1("macro")),
     ("balanced_accuracy", True, "labels", _ONE_LABEL, "recall of each class, averaged",
-     _on_labels(skm.balanced_accuracy_score)),
+     _on_labels("balanced_accuracy_score")),
     ("qwk", True, "labels", _ONE_LABEL, "quadratic weighted Cohen's kappa (graded labels)",
-     _on_labels(skm.cohen_kappa_score, weights="quadratic")),
+     _on_labels("cohen_kappa_score", weights="quadratic")),
 )  # fmt: skip
 for _row in _METRIC_TABLE:
     register_metric(Metric(*_row))

@@ -9,7 +9,7 @@ Each file has exactly one writer (the stage in brackets)::
         augment.json         the training augmentation, albumentations' own serialisation     [train]
         folds.csv            id, fold[, group] (store order)                                  [train]
         env.json             EnvRecord: kit_version, git_commit, python, platform, versions,  [train]
-                             backend, device, precision, store, max_minutes
+                             backend, device, precision, store, image_shape, max_minutes
         fold{k}/
             best.weights.h5  weights of the best epoch (by the validation score)               [train]
             history.csv      one row per epoch: epoch, loss, lr, val_score, val_loss          [train]
@@ -170,6 +170,7 @@ class EnvRecord:
     device: dict = dataclasses.field(default_factory=dict)  # kind, count, names
     precision: str | None = None
     store: str | None = None  # the HDF5 store trained on
+    image_shape: list | None = None  # its images' (H, W, C): prediction checks another store against it
     max_minutes: float | None = None
 
 
@@ -326,6 +327,11 @@ class RunFolder:
         """The store the run was trained on (from env.json), or None."""
         env = self.read_env()
         return Path(env.store) if env is not None and env.store else None
+
+    def image_shape(self) -> tuple | None:
+        """The image shape the run was trained on (from env.json; None for runs made before it was kept)."""
+        env = self.read_env()
+        return tuple(env.image_shape) if env is not None and env.image_shape else None
 
     # oof.csv (training, plain) and oof_tta.csv (prediction, with TTA)
     def write_oof(self, folds: pd.DataFrame, target: np.ndarray, pred: np.ndarray, columns=("pred",)) -> None:

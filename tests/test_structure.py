@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Pipeline order: a module may import modules of its own stage or an earlier one, never a later one.
 STAGES = [
-    ("kit", "kit.errors", "kit.tomlfile", "kit.quiet_start", "kit.files"),
+    ("kit", "kit.errors", "kit.tomlfile", "kit.quiet_start", "kit.files", "kit.metrics"),
     ("kit.adapters",),
     ("kit.paths",),
     ("kit.ingest",),

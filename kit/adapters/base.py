@@ -380,6 +380,12 @@ class FolderPerClassAdapter(Adapter):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.task == "multilabel":
+            raise KitError(
+                f"adapter {self.name!r}: expected a binary or multiclass task for a folder-per-class layout (a "
+                "file sits in one class folder), got 'multilabel'. Fix: use a label table (layout 'csv') with "
+                "space-separated labels."
+            )
         if len(self.classes) < 2 or (self.positive_class and self.positive_class != self.classes[-1]):
             raise KitError(
                 f"adapter {self.name!r}: expected at least two classes (binary: the positive class last); got "

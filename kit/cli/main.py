@@ -13,6 +13,7 @@ import sys
 
 from kit.cli.kaggle_verbs import add_kaggle_verbs
 from kit.cli.options import add_config_options
+from kit.config import TTA_MODES
 from kit.errors import KitError
 
 __all__ = ["main", "build_parser"]
@@ -210,7 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("predict", "predict the test split (or new images) with every fold model of a run (D4 TTA by default)")
     p.add_argument("run_dir")
-    p.add_argument("--tta", choices=["d4", "none"], help="test-time augmentation (default: the run's config)")
+    p.add_argument(
+        "--tta",
+        choices=list(TTA_MODES),
+        help="test-time views: d4 (8 dihedral), hflip (mirror) or none, at most the adapter's (default: the run's)",
+    )
     what = p.add_mutually_exclusive_group()
     what.add_argument("--oof", action="store_true", help="also re-score the out-of-fold rows with the same TTA")
     what.add_argument(

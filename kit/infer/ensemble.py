@@ -422,7 +422,7 @@ def blend_and_submit(
         result.test["id"].tolist(),
         pred_matrix(result.test),
         name,
-        expected_ids=expected_ids_from_store(store),
+        expected_ids=expected_ids_from_store(store, adapter),
         fmt=SubmissionFormat.from_adapter(adapter),
         sidecar=sidecar,
         out_dir=out_dir,

@@ -107,7 +107,7 @@ def predict_run(
     if oof and not run.oof_path.exists():
         print(f"OOF not re-scored: {run.path} has no oof.csv until every fold is trained (done: {folds})")
         oof = False
-    with open_store(store) as h5:
+    with open_store(store, get_adapter(cfg.competition), run.image_shape()) as h5:
         test_ids = read_table(h5, "test")["id"]
         image_shape = h5["test/images"].shape[1:]
         task, classes = store_classes(h5)

@@ -143,7 +143,7 @@ def _run_spec(run: RunFolder, adapter: Adapter, store) -> tuple[ImageSpec, str, 
             f"expected env.json naming the run's store in {run.path}, found none; the stored image shape comes "
             "from it. Fix: pass --store with the store the run was trained on."
         )
-    with open_store(store) as h5:
+    with open_store(store, adapter, run.image_shape()) as h5:
         shape = tuple(int(s) for s in h5.attrs.get("image_shape", h5["test/images"].shape[1:]))
         task, classes = store_classes(h5)
     # no format check: the adapter's magic check guards a competition's files, while new images may be any

@@ -621,7 +621,8 @@ def _identical_submission(folder: Path, digest: str, sidecar: Sidecar) -> Path |
     return None
 
 
-def expected_ids_from_store(store_path) -> list[str]:
-    """Test ids in submission (sample_submission) order, read from a finished HDF5 store."""
-    with open_store(store_path) as h5:
+def expected_ids_from_store(store_path, adapter=None) -> list[str]:
+    """Test ids in submission (sample_submission) order, read from a finished HDF5 store (checked to belong to
+    ``adapter`` when given)."""
+    with open_store(store_path, adapter) as h5:
         return read_table(h5, "test")["id"].tolist()

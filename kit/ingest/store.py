@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kit.errors import KitError
+from kit.paths import default_store
 
 __all__ = [
     "open_store",
@@ -35,6 +36,7 @@ __all__ = [
     "read_table",
     "read_labels",
     "store_classes",
+    "check_store",
     "chunk_rows",
     "CHUNK",
     "QUARANTINE_FIELDS",
@@ -66,14 +68,58 @@ def is_complete(path) -> bool:
         return False
 
 
-def open_store(path) -> h5py.File:
-    """Open a finished store read-only; explain how to make one when it is missing or unfinished."""
+def open_store(path, adapter=None, image_shape=None) -> h5py.File:
+    """Open a finished store read-only; explain how to make one when it is missing or unfinished.
+
+    With ``adapter`` (and a run's ``image_shape``), also check the store belongs to them (``check_store``).
+    """
     path = Path(path)
     if not path.exists():
         raise KitError(f"expected an HDF5 store at {path}, found nothing. Fix: run `kit ingest` first.")
     if not is_complete(path):
         raise KitError(f"{path} is not a finished kit store (no `complete` flag). Fix: rerun `kit ingest`.")
-    return h5py.File(path, "r")
+    h5 = h5py.File(path, "r")
+    if adapter is not None:
+        try:
+            check_store(h5, path, adapter, image_shape)
+        except KitError:
+            h5.close()
+            raise
+    return h5
+
+
+def check_store(h5: h5py.File, path, adapter, image_shape=None) -> None:
+    """Raise KitError unless the store was ingested for ``adapter``: its name, task and classes, its images'
+    channels (and whole shape for an exact-fit adapter), and ``image_shape`` when a run was trained at one.
+
+    Example:
+        >>> with h5py.File("data/pcam/pcam.h5") as h5:  # doctest: +SKIP
+        ...     check_store(h5, "data/pcam/pcam.h5", get_adapter("head-ct"))
+        Traceback (most recent call last):
+        kit.errors.KitError: expected a store of head-ct ... got data/pcam/pcam.h5: ingested for pcam ...
+    """
+    shape = tuple(int(v) for v in h5["train/images"].shape[1:])
+    text = "x".join(map(str, shape))
+    task, classes = store_classes(h5)
+    name = str(h5.attrs.get("adapter", "?"))
+    problems = []
+    if name != adapter.name:
+        problems.append(f"ingested for {name}")
+    written_before_classes = "classes" not in h5.attrs  # a binary store of an older kit: no names to compare
+    if task != adapter.task or (not written_before_classes and classes != tuple(adapter.class_names)):
+        problems.append(f"{task} with classes {list(classes)[:12]}")
+    wanted = tuple(adapter.image_shape)
+    if image_shape is not None and shape != tuple(image_shape):
+        problems.append(f"images {text} where the run trained on {'x'.join(map(str, image_shape))}")
+    elif shape[2] != wanted[2] or (adapter.fit == "exact" and shape != wanted):
+        problems.append(f"images {text}")
+    if problems:
+        size = "x".join(map(str, tuple(image_shape) if image_shape is not None else wanted))
+        raise KitError(
+            f"expected a store of {adapter.name} ({adapter.task}, {len(adapter.class_names)} classes, images {size}), "
+            f"got {path}: {', '.join(problems)}. Fix: pass the store ingested for {adapter.name} "
+            f"(`kit ingest {adapter.name}` writes it to {default_store(adapter.name)})."
+        )
 
 
 def read_table(h5: h5py.File, split: str) -> pd.DataFrame:

@@ -125,7 +125,7 @@ def expected_test_ids(adapter, raw=None, store=None) -> list[str]:
         return ids.str.strip().tolist()
     store = Path(store) if store is not None else paths.default_store(adapter.name)
     if store.is_file():
-        return expected_ids_from_store(store)
+        return expected_ids_from_store(store, adapter)
     raise KitError(
         f"expected the test ids in {table} or in the store {store}; found neither. Fix: pass --raw or "
         f"--store, or run `kit download {adapter.name}` first."

@@ -19,11 +19,22 @@ from kit.run import EnvRecord
 
 __all__ = ["environment"]
 
-PACKAGES = ("keras", "tensorflow", "jax", "albumentations", "numpy", "h5py", "scikit-learn", "opencv-python-headless")
+PACKAGES = (
+    "keras",
+    "tensorflow",
+    "jax",
+    "albumentations",
+    "numpy",
+    "h5py",
+    "scikit-learn",
+    "iterative-stratification",
+    "opencv-python-headless",
+)
 
 
-def environment(device, precision: str, store, max_minutes) -> EnvRecord:
-    """What ``RunFolder.write_env`` stores: package versions, git commit, device, precision, store, budget."""
+def environment(device, precision: str, store, max_minutes, image_shape=None) -> EnvRecord:
+    """What ``RunFolder.write_env`` stores: package versions, git commit, device, precision, store (and its image
+    shape), budget."""
     versions = {}
     for package in PACKAGES:
         try:
@@ -40,6 +51,7 @@ def environment(device, precision: str, store, max_minutes) -> EnvRecord:
         device={"kind": device.kind, "count": device.count, "names": list(device.names)},
         precision=precision,
         store=str(store),
+        image_shape=None if image_shape is None else [int(v) for v in image_shape],
         max_minutes=max_minutes,
     )
 

@@ -79,14 +79,13 @@ def train(
     cfg = resolve_config(competition, config_file, list(overrides))
     store = Path(store or paths.default_store(competition))
     adapter = get_adapter(cfg.competition)
-    with open_store(store) as h5:
+    with open_store(store, adapter) as h5:
         table = read_table(h5, "train")
         labels = read_labels(h5)
         task, classes = store_classes(h5)
         groups = h5["train/groups"].asstr()[:] if "train/groups" in h5 else None
         image_shape = h5["train/images"].shape[1:]
     labels_for = _LabelInfo(task, classes, get_metric(adapter.metric), [get_metric(m) for m in adapter.extra_metrics])
-    _check_store_task(adapter, labels_for, store)
     k = cfg.folds.k
     wanted = _parse_folds(folds, k)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
@@ -97,7 +96,7 @@ def train(
     precision = set_precision(cfg.train.precision, device)
     if compose is not None:
         save_augmentation(compose, run.augment_path)
-    run.write_env(environment(device, precision, store, max_minutes))
+    run.write_env(environment(device, precision, store, max_minutes, image_shape))
     in_memory = cfg.data.in_memory
     if in_memory == "auto":
         in_memory = fits_in_memory(len(table), image_shape)
@@ -167,14 +166,6 @@ class _LabelInfo:
     @property
     def columns(self) -> list[str]:
         return pred_columns(self.classes, self.n_outputs)
-
-
-def _check_store_task(adapter, info: _LabelInfo, store: Path) -> None:
-    if info.task != adapter.task or (adapter.classes and tuple(adapter.class_names) != info.classes):
-        raise KitError(
-            f"expected a {adapter.task} store with classes {list(adapter.class_names)} for {adapter.name}, got "
-            f"{store} ({info.task}, classes {list(info.classes)}). Fix: rerun `kit ingest {adapter.name} --force`."
-        )
 
 
 def _summarise(run: RunFolder, folds: pd.DataFrame, labels: np.ndarray, k: int, info: _LabelInfo):
