@@ -77,31 +77,9 @@ def run(
             "continue training them."
         )
     predict_run(result.run_dir, tta=tta, oof=result.complete)
-    if result.complete:
-        csv = blend_and_submit([result.run_dir])
-    else:
-        csv = _partial_submission(result.run_dir, competition, store)
+    # the same function as `kit ensemble RUN [--partial]`: an unfinished run is blended from its finished folds
+    csv = blend_and_submit([result.run_dir], partial=not result.complete)
     final = working / "submission.csv"
     shutil.copyfile(csv, final)
     print(f"submission: {final} (a copy of {csv})")
     return final
-
-
-def _partial_submission(run_dir: Path, competition: str, store: Path) -> Path:
-    """A submission from the folds trained so far, when the budget ended before all were done (no CV score)."""
-    from kit.adapters.registry import get_adapter
-    from kit.infer.submission import SubmissionFormat, expected_ids_from_store, write_submission
-    from kit.run import RunFolder
-
-    fmt = SubmissionFormat.from_adapter(get_adapter(competition))
-    test = RunFolder(run_dir).read_test_pred()
-    return write_submission(
-        competition,
-        test["id"].tolist(),
-        test.drop(columns="id").to_numpy(),  # the probability columns (binary: pred)
-        f"{run_dir.name}-partial",
-        expected_ids=expected_ids_from_store(store),
-        fmt=fmt,
-        sidecar={"runs": [str(run_dir)], "partial": True},
-        reuse_identical=True,
-    )

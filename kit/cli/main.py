@@ -96,7 +96,9 @@ def _predict_images(args) -> None:
 def _cmd_ensemble(args) -> None:
     from kit.infer.ensemble import blend_and_submit
 
-    csv = blend_and_submit(args.run_dirs, method=args.method, out_dir=args.out_dir, name=args.name)
+    csv = blend_and_submit(
+        args.run_dirs, method=args.method, out_dir=args.out_dir, name=args.name, partial=args.partial
+    )
     if args.submit:
         _upload_once(args.run_dirs[0], csv, args.message)
 
@@ -242,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--submit", action="store_true", help="then upload it to Kaggle once (kit submit), when credentials exist"
     )
     p.add_argument("-m", "--message", help="submission description for --submit (CV score and runs are appended)")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="blend runs whose --max-minutes ran out from their finished folds (CV on those folds' rows only)",
+    )
     p.set_defaults(run=_cmd_ensemble)
 
     p = verb("bench", "measure a pipeline step against a naive baseline; prints one JSON line")

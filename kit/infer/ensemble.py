@@ -4,7 +4,14 @@ the competition's metric, ``kit.infer.hill_climb``) and write the submission CSV
 
 A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
 ``test_pred.csv`` with the folds as they are now. Runs are blended only when they share the same folds (same ids,
-same fold per id): OOF predictions of different splits cannot be compared or weighted honestly. The blend is saved
+same fold per id): OOF predictions of different splits cannot be compared or weighted honestly.
+
+A run whose budget ran out before every fold trained (no ``oof.csv``) is refused unless ``partial=True``
+(``kit ensemble RUN --partial``; ``kit.notebook.run`` does the same): then the test predictions are the finished
+folds' average (``kit predict RUN`` makes them), the OOF rows are the finished folds' validation rows
+(``fold{k}/valid_pred.npy``, labels from the run's store), and the CV is the metric on those rows only; with
+several runs, only the OOF rows every run has are blended. The sidecar says ``partial``, the missing folds and the
+rows the CV covers (``cv_folds``, ``cv_rows`` of ``train_rows``). The blend is saved
 in a blend folder, ``runs/<competition>/ensembles/<time>_<method>_<n>runs/`` (``write_ensemble``; its files are
 listed in ``kit.run``'s docstring).
 
@@ -36,6 +43,7 @@ from kit.errors import KitError
 from kit.files import write_json
 from kit.infer.hill_climb import cross_fit, hill_climb
 from kit.infer.submission import Sidecar, SubmissionFormat, expected_ids_from_store, write_submission
+from kit.ingest.store import open_store, read_labels, read_table
 from kit.metrics import Metric, get_metric
 from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix, target_values
 
@@ -62,18 +70,26 @@ class RunPredictions:
 
     name: str
     path: Path
-    folds: pd.DataFrame  # id, fold (folds.csv order)
-    oof: np.ndarray  # OOF predictions (rows, outputs), folds.csv order
-    target: np.ndarray  # labels, folds.csv order: class indices (rows,) or multi-hot (rows, classes)
+    folds: pd.DataFrame  # id, fold: all of folds.csv, in its order
+    oof: np.ndarray  # OOF predictions (rows, outputs) of the rows ``oof_ids``, folds.csv order
+    target: np.ndarray  # labels of the rows ``oof_ids``: class indices (rows,) or multi-hot (rows, classes)
     test_ids: pd.Index  # test_pred.csv (submission) order
     test: np.ndarray  # test predictions (rows, outputs), test_ids order
     columns: list[str]  # the prediction columns' names: ["pred"], or the class names
     metric: Metric
     competition: str | None = None
     tta: str | None = None  # TTA of the test predictions (predict.json); the submission's sidecar lists it
+    missing_folds: list[int] = dataclasses.field(default_factory=list)  # not trained (``load_run(partial=True)``)
+
+    @property
+    def oof_ids(self) -> pd.Series:
+        """The ids of the OOF rows: every train id, or (partial run) those of the finished folds; folds.csv order."""
+        rows = ~self.folds["fold"].isin(self.missing_folds)
+        return self.folds.loc[rows, "id"].reset_index(drop=True)
 
     @property
     def oof_score(self) -> float:
+        """The metric on the OOF rows (a partial run's: its finished folds' rows only)."""
         return self.metric(self.target, self.oof)
 
 
@@ -104,6 +120,27 @@ class EnsembleResult:
     history: list[dict] = dataclasses.field(default_factory=list)  # hill climbing: one entry per step
     oof_score_in_sample: float | None = None
     halves: list[dict] = dataclasses.field(default_factory=list)  # hill: per fold half, its folds and weights
+    missing_folds: list[int] = dataclasses.field(default_factory=list)  # partial: folds some run has not trained
+    train_rows: int | None = None  # rows of folds.csv; ``len(oof)`` of them are scored (fewer when partial)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing_folds)
+
+    @property
+    def cv_rows(self) -> int:
+        """The OOF rows the CV (``oof_score``) covers."""
+        return len(self.oof)
+
+    def partial_note(self) -> str:
+        """One line saying which folds are missing and what the CV covers ("" for a complete blend)."""
+        if not self.partial:
+            return ""
+        return (
+            f"partial: fold(s) {self.missing_folds} not trained; the test predictions average the finished folds "
+            f"and the CV {self.metric} covers only the finished folds' rows ({self.cv_rows} of {self.train_rows} "
+            "train rows). Rerun `kit train` to finish the folds."
+        )
 
 
 def rank_normalise(pred) -> np.ndarray:
@@ -158,18 +195,84 @@ def _check_rankable(matrix: np.ndarray) -> None:
         )
 
 
-def load_run(run_dir) -> RunPredictions:
+def _missing_folds(run: RunFolder, folds: pd.DataFrame) -> list[int]:
+    """The folds of folds.csv not trained yet (no ``fold{k}/done.json``); for a run folder without fold folders
+    (copied without its models), metrics.json's ``missing_folds``."""
+    every = sorted(int(f) for f in folds["fold"].unique())
+    if any(run.fold(f).dir.is_dir() for f in every):
+        return [f for f in every if not run.fold(f).is_done()]
+    metrics = run.read_metrics()
+    return sorted(int(f) for f in metrics.missing_folds) if metrics else []
+
+
+def _refuse_incomplete(run: RunFolder, missing: list[int]) -> None:
+    state = f"fold(s) {missing} not trained yet" if missing else f"no {run.oof_path.name} (written once every fold is)"
+    raise KitError(
+        f"expected a run with every fold trained ({run.oof_path.name} covers every train row only then), got "
+        f"{state} in {run.path}. Fix: finish the folds with `kit train` (the same command resumes), or blend the "
+        f"finished folds now with `kit ensemble {run.path} --partial` (its CV covers only their rows)."
+    )
+
+
+def _store_labels(run: RunFolder, ids: pd.Series) -> np.ndarray:
+    """The train labels of ``ids`` from the run's store (a partial run has no oof.csv holding them)."""
+    store = run.store()
+    if store is None:
+        raise KitError(
+            f"expected env.json with the store in {run.path} (a partial run's labels are read from it), found "
+            "none. Fix: rerun `kit train` for that run (finished folds are skipped)."
+        )
+    with open_store(store) as h5:
+        labels, store_ids = read_labels(h5), pd.Index(read_table(h5, "train")["id"])
+    index = store_ids.get_indexer(ids)
+    if (index < 0).any():
+        raise KitError(
+            f"expected the store {store} to hold every train id of {run.folds_path}, got {int((index < 0).sum())} "
+            f"missing. Fix: blend the run on the store it was trained on (env.json)."
+        )
+    return np.asarray(labels[index], np.int64)
+
+
+def _partial_oof(run: RunFolder, folds: pd.DataFrame, missing: list[int], columns: list[str]):
+    """(OOF predictions, labels) of the finished folds' validation rows, folds.csv order, from their
+    ``valid_pred.npy`` (plain predictions of the best epoch, as oof.csv would hold them)."""
+    finished = [f for f in sorted(int(f) for f in folds["fold"].unique()) if f not in missing]
+    if not finished:
+        raise KitError(
+            f"expected at least one finished fold in {run.path}, got none (folds {missing} not trained). "
+            "Fix: run `kit train` until a fold finishes."
+        )
+    covered = folds[folds["fold"].isin(finished)].reset_index(drop=True)
+    oof = np.full((len(covered), len(columns)), np.nan)
+    for f in finished:
+        rows = covered["fold"].to_numpy() == f
+        pred = np.asarray(run.fold(f).read_valid_pred(), np.float64)
+        pred = pred.reshape(len(pred), -1)
+        if pred.shape != (int(rows.sum()), len(columns)):
+            raise KitError(
+                f"expected {run.fold(f).valid_pred} to hold {int(rows.sum())} x {len(columns)} predictions (fold "
+                f"{f} of folds.csv), got {pred.shape}. Fix: retrain fold {f} (delete its folder, rerun `kit train`)."
+            )
+        oof[rows] = pred
+    return oof, _store_labels(run, covered["id"])
+
+
+def load_run(run_dir, partial: bool = False) -> RunPredictions:
     """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``).
 
     The OOF predictions are the TTA ones when ``kit predict --oof`` made them (then they were made the same way
     as the test predictions), else the plain ones training wrote. Refuses a run with a fold trained again since
-    ``kit predict`` ran (its test predictions, and TTA OOF rows, come from the old models).
+    ``kit predict`` ran (its test predictions, and TTA OOF rows, come from the old models), and a run with a fold
+    not trained yet unless ``partial``: then the OOF rows are the finished folds' validation rows only (plain
+    predictions; ``missing_folds`` lists the others) and the test predictions those ``kit predict`` averaged.
     """
     run = RunFolder(run_dir)
     if not run.path.is_dir():
         raise KitError(f"expected a run folder at {run.path}, found none. Fix: pass a folder made by `kit train`.")
     folds = run.read_folds()[["id", "fold"]]
-    plain = run.read_oof()
+    missing = _missing_folds(run, folds)
+    if not partial and (missing or not run.oof_path.exists()):
+        _refuse_incomplete(run, missing)
     record = run.read_predict_record()
     changed = record.changed_folds(run.fold_stamps()) if record is not None else []
     if changed:
@@ -181,11 +284,44 @@ def load_run(run_dir) -> RunPredictions:
             f"predictions made before fold(s) {changed} were trained again (or removed). "
             f"Fix: run `kit predict {run.path} --oof`."
         )
+    test = run.read_test_pred()
+    columns = [c for c in test.columns if c != "id"]
+    if missing:
+        oof_matrix, target = _partial_oof(run, folds, missing, columns)
+        oof_path = run.path / "fold*" / run.fold(0).valid_pred.name
+    else:
+        oof_matrix, target, oof_path = _complete_oof(run, folds, columns)
+    for matrix, path in ((oof_matrix, oof_path), (pred_matrix(test), run.test_pred_path)):
+        if not np.isfinite(matrix).all():
+            raise KitError(
+                f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
+                f"rerun `kit predict {run.path}`."
+            )
+    competition = run.read_config().competition if run.config_path.exists() else None
+    metrics = run.read_metrics()
+    metric = metrics.metric if metrics else get_adapter(competition).metric
+    return RunPredictions(
+        name=run.name,
+        path=run.path,
+        folds=folds.reset_index(drop=True),
+        oof=oof_matrix,
+        target=target,
+        test_ids=pd.Index(test["id"]),
+        test=pred_matrix(test),
+        columns=columns,
+        metric=get_metric(metric),
+        competition=competition,
+        tta=record.tta if record else None,
+        missing_folds=missing,
+    )
+
+
+def _complete_oof(run: RunFolder, folds: pd.DataFrame, columns: list[str]):
+    """(OOF predictions, labels, the file read) of a run with every fold trained, folds.csv order."""
+    plain = run.read_oof()
     oof, oof_path = run.read_oof_tta(), run.oof_tta_source()
     if oof is None:
         oof, oof_path = plain, run.oof_path
-    test = run.read_test_pred()
-    columns = [c for c in test.columns if c != "id"]
     if [c for c in oof.columns if c not in ("id", "fold", "target")] != columns:
         raise KitError(
             f"expected {oof_path} and {run.test_pred_path} to have the same prediction columns, got different "
@@ -200,28 +336,7 @@ def load_run(run_dir) -> RunPredictions:
     oof = oof.set_index("id").loc[folds["id"]]
     if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
         raise KitError(f"{oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
-    for frame, path in ((oof, oof_path), (test, run.test_pred_path)):
-        if not np.isfinite(pred_matrix(frame)).all():
-            raise KitError(
-                f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
-                f"rerun `kit predict {run.path}`."
-            )
-    competition = run.read_config().competition if run.config_path.exists() else None
-    metrics = run.read_metrics()
-    metric = metrics.metric if metrics else get_adapter(competition).metric
-    return RunPredictions(
-        name=run.name,
-        path=run.path,
-        folds=folds.reset_index(drop=True),
-        oof=pred_matrix(oof),
-        target=target_values(oof),
-        test_ids=pd.Index(test["id"]),
-        test=pred_matrix(test),
-        columns=columns,
-        metric=get_metric(metric),
-        competition=competition,
-        tta=record.tta if record else None,
-    )
+    return pred_matrix(oof), target_values(oof), oof_path
 
 
 def _only(a, b) -> str:
@@ -257,8 +372,9 @@ def _check_compatible(runs: list[RunPredictions]) -> None:
                 f"got {first.columns} ({first.metric.name}) and {run.columns} ({run.metric.name}). Fix: blend runs "
                 "of one competition's store."
             )
-        order = pd.Index(run.folds["id"]).get_indexer(first.folds["id"])
-        if (first.target != run.target[order]).any():
+        common = first.oof_ids[first.oof_ids.isin(set(run.oof_ids))]
+        mine = first.target[pd.Index(first.oof_ids).get_indexer(common)]
+        if (mine != run.target[pd.Index(run.oof_ids).get_indexer(common)]).any():
             raise KitError(
                 f"expected runs {first.name} and {run.name} to agree on the train labels, got different labels for "
                 "some ids. Fix: train both on the same store."
@@ -279,10 +395,23 @@ def _member_names(runs: list[RunPredictions]) -> list[str]:
 
 def _aligned(run: RunPredictions, ids: pd.Series, test_ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     """The run's OOF rows in ``ids`` order and test rows in ``test_ids`` order."""
-    return run.oof[pd.Index(run.folds["id"]).get_indexer(ids)], run.test[run.test_ids.get_indexer(test_ids)]
+    return run.oof[pd.Index(run.oof_ids).get_indexer(ids)], run.test[run.test_ids.get_indexer(test_ids)]
 
 
-def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> EnsembleResult:
+def _shared_rows(runs: list[RunPredictions]) -> pd.Series:
+    """The OOF ids every run has (all train ids unless a run is partial), in the first run's folds.csv order."""
+    first = runs[0].oof_ids
+    shared = set(first).intersection(*(set(r.oof_ids) for r in runs[1:]))
+    if not shared:
+        finished = {r.name: sorted(set(r.folds["fold"]) - set(r.missing_folds)) for r in runs}
+        raise KitError(
+            f"expected OOF rows that every run has, got none: the runs' finished folds do not overlap ({finished}). "
+            "Fix: finish a common fold in each run with `kit train --folds K`, or blend them separately."
+        )
+    return first[first.isin(shared)].reset_index(drop=True)
+
+
+def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50, partial: bool = False) -> EnsembleResult:
     """Blend runs sharing the same folds; weights come from ``method`` (``hill`` optimises the OOF score of the runs'
     metric, in its direction).
 
@@ -293,13 +422,16 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     held-out predictions of 2-way cross-fitting: weights climbed on half of the folds blend the other half's rows,
     and the reverse. One run gives back its own predictions.
 
+    ``partial`` (``load_run``): runs with folds not trained yet are blended on the OOF rows every run has (the
+    finished folds' rows), which is all the CV and the members' scores cover (``missing_folds``, ``cv_rows``).
+
     Example: ``ensemble_runs(["runs/pcam/A", "runs/pcam/B"], "hill").oof_score`` (and ``.oof_score_in_sample``).
     """
     if method not in METHODS:
         raise KitError(f"unknown ensemble method {method!r}; known: {', '.join(METHODS)}. Fix: --method mean.")
     if hill_iterations < 1:
         raise KitError(f"expected hill_iterations >= 1, got {hill_iterations}. Fix: leave it at its default, 50.")
-    runs = [r if isinstance(r, RunPredictions) else load_run(r) for r in run_dirs]
+    runs = [r if isinstance(r, RunPredictions) else load_run(r, partial=partial) for r in run_dirs]
     if not runs:
         raise KitError("expected at least one run folder to blend, got none. Fix: kit ensemble RUN_DIR [RUN_DIR ...].")
     resolved = [r.path.resolve() for r in runs]
@@ -309,8 +441,10 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     _check_compatible(runs)
     names = _member_names(runs)
     first, metric = runs[0], runs[0].metric
-    ids, test_ids, target = first.folds["id"], first.test_ids, first.target
+    ids, test_ids = _shared_rows(runs), first.test_ids
+    target = first.target[pd.Index(first.oof_ids).get_indexer(ids)]
     oof, test = (np.stack(parts) for parts in zip(*(_aligned(r, ids, test_ids) for r in runs)))
+    member_scores = [metric(target, pred) for pred in oof]  # on the rows blended (a partial run's: its finished)
     history, halves, weights = [], [], np.full(len(runs), 1.0 / len(runs))  # one run: its own predictions
     if method == "rank" and len(runs) > 1:
         _check_rankable(oof)
@@ -323,10 +457,10 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
     in_sample = metric(target, oof_blend)
     if hill:
         # The saved OOF blend is the cross-fitted one, so no row is blended by weights chosen with its own label.
-        folds = first.folds["fold"].to_numpy()
+        folds = first.folds.set_index("id")["fold"].loc[ids].to_numpy()
         crossed = cross_fit(target, oof, folds, metric, hill_iterations, names, metric.higher_is_better)
         oof_blend, halves = crossed.pred, crossed.halves
-    members = [Member(name, run.path, run.oof_score, float(w)) for name, run, w in zip(names, runs, weights)]
+    members = [Member(n, r.path, s, float(w)) for n, r, s, w in zip(names, runs, member_scores, weights)]
     columns = first.columns
     target_column = target if target.ndim == 1 else [" ".join(map(str, row)) for row in target]
     return EnsembleResult(
@@ -340,6 +474,8 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50) -> 
         history=history,
         oof_score_in_sample=in_sample,
         halves=halves,
+        missing_folds=sorted(set().union(*(r.missing_folds for r in runs))),
+        train_rows=len(first.folds),
     )
 
 
@@ -352,6 +488,8 @@ def write_ensemble(result: EnsembleResult, out_dir) -> dict[str, Path]:
     record = {key: getattr(result, key) for key in ("method", "metric", "oof_score", "oof_score_in_sample", "weights")}
     record["members"] = [{"name": m.name, "path": str(m.path), "oof_score": m.oof_score} for m in result.members]
     record |= {"history": result.history, "halves": result.halves}
+    if result.partial:
+        record |= {"partial": True, "missing_folds": result.missing_folds, "cv_rows": result.cv_rows}
     write_json(files["weights"], record)
     pd.DataFrame(
         [{"name": m.name, "path": str(m.path), "oof_score": m.oof_score, "weight": m.weight} for m in result.members]
@@ -378,12 +516,20 @@ def format_report(result: EnsembleResult) -> str:
 
 
 def blend_and_submit(
-    run_dirs, method: str = "mean", out_dir=None, name: str | None = None, verbose: bool = True
+    run_dirs,
+    method: str = "mean",
+    out_dir=None,
+    name: str | None = None,
+    verbose: bool = True,
+    partial: bool = False,
 ) -> Path:
     """Blend ``run_dirs`` (``ensemble_runs``), save the blend, and write the submission; return the CSV path.
 
     The CSV goes to ``<out_dir or submissions/>/<competition>/<time>_<name>.csv``. When the same runs blended
     the same way already gave a byte-identical submission, that file is returned and nothing new is written.
+    ``partial`` blends runs whose budget ran out from their finished folds (``load_run``); such a submission's
+    name ends in ``-partial`` and its sidecar says ``partial``, the missing folds and the rows the CV covers
+    (``kit submit`` puts that in the ledger row's message). ``kit.notebook.run`` submits through here too.
     """
     runs = [Path(r) for r in run_dirs]
     configs = [load_run_config(r) for r in runs]
@@ -398,12 +544,24 @@ def blend_and_submit(
             f"expected env.json with the store in {runs[0]}, found none (the submission's ids are checked against "
             f"the store's test split). Fix: rerun `kit train` for that run (finished folds are skipped)."
         )
-    loaded = [load_run(r) for r in runs]
+    loaded = [load_run(r, partial=partial) for r in runs]
     result = ensemble_runs(loaded, method=method)
-    name = name or "+".join(r.name.split("_", 1)[-1] for r in runs)
+    name = name or "+".join(r.name.split("_", 1)[-1] for r in runs) + ("-partial" if result.partial else "")
     blend = BlendFolder.new(runs[0].parent, method, len(runs))
     if verbose:
         print(format_report(result))
+        if result.partial:
+            print(result.partial_note())
+    extra = {"metric": result.metric}
+    if result.partial:
+        finished = sorted(set(loaded[0].folds["fold"].astype(int)) - set(result.missing_folds))
+        extra |= {
+            "partial": True,
+            "missing_folds": result.missing_folds,
+            "cv_folds": finished,
+            "cv_rows": result.cv_rows,
+            "train_rows": result.train_rows,
+        }
     sidecar = Sidecar(
         competition=competition,
         runs=tuple(str(r) for r in runs),
@@ -413,7 +571,7 @@ def blend_and_submit(
         member_cv={m.name: m.oof_score for m in result.members},
         tta=sorted({r.tta or "none" for r in loaded}),
         blend_dir=str(blend.path),
-        extra={"metric": result.metric},
+        extra=extra,
     )
     out_dir = Path(out_dir or paths.submissions_dir())
     earlier = set((out_dir / competition).glob("*.csv"))
@@ -435,5 +593,7 @@ def blend_and_submit(
         state = "submission" if written else "identical submission already written, kept"
         optimism = f", in-sample {result.oof_score_in_sample:.4f}" if result.halves else ""
         cv = f"CV {result.metric} {result.oof_score:.4f}{optimism}"
+        if result.partial:
+            cv += f" on {result.cv_rows} of {result.train_rows} rows, folds {result.missing_folds} missing"
         print(f"{state}: {csv}  ({cv}, {method} of {len(runs)} run(s))")
     return csv

@@ -23,6 +23,11 @@ teams           INTEGER  teams on the public leaderboard when ``rank`` was read
 updated         TEXT     last change of the row (UTC, ISO 8601)
 ==============  =======  ==========================================================================================
 
+A submission blended from a run's finished folds only (``kit ensemble --partial``) is marked in ``message``
+(``PARTIAL (missing folds [1], CV on 160/320 rows)``, from its sidecar's ``partial``, ``missing_folds``,
+``cv_rows``, ``train_rows``) rather than in a column of its own: the mark then also reaches Kaggle's description of
+the submission, and the table and every ledger written before keep their fixed column set (no migration).
+
 No credential is ever written here. The table and plot a person reads are in ``kit.report.leaderboard``.
 
 Example:

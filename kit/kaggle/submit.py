@@ -92,6 +92,10 @@ class SubmitResult:
 def _describe(sidecar: Sidecar, message: str | None, plain: bool, fallback: str) -> str:
     parts = [message] if message else []
     if not plain:
+        if sidecar.extra.get("partial"):  # `kit ensemble --partial`: the ledger has no column for it (see ledger.py)
+            rows = sidecar.extra.get("cv_rows"), sidecar.extra.get("train_rows")
+            covered = f", CV on {rows[0]}/{rows[1]} rows" if None not in rows else ""
+            parts.append(f"PARTIAL (missing folds {sidecar.extra.get('missing_folds', '?')}{covered})")
         if sidecar.cv_score is not None:
             parts.append(f"CV {sidecar.cv_score:.5f}")
         if sidecar.run_names:
@@ -101,7 +105,8 @@ def _describe(sidecar: Sidecar, message: str | None, plain: bool, fallback: str)
 
 
 def submission_message(csv, message: str | None = None, *, plain: bool = False) -> str:
-    """The submission description: ``message`` plus the CV score and run names from the CSV's sidecar.
+    """The submission description: ``message`` plus the CV score and run names from the CSV's sidecar (and, for a
+    ``kit ensemble --partial`` blend, ``PARTIAL`` with the missing folds and the rows the CV covers).
 
     Example:
         >>> submission_message("missing.csv", "try")

@@ -207,7 +207,7 @@ def test_hill_cv_is_cross_fitted_over_fold_halves_and_below_the_in_sample_score(
 
 def test_hill_sidecar_records_the_cross_fitted_cv(make_run, tmp_path, monkeypatch):
     monkeypatch.setattr(ensemble.RunFolder, "store", lambda self: tmp_path / "store.h5")  # no store to read
-    monkeypatch.setattr(ensemble, "expected_ids_from_store", lambda store: TEST_IDS)
+    monkeypatch.setattr(ensemble, "expected_ids_from_store", lambda store, adapter=None: TEST_IDS)
     paths = [make_run(f"r{i}", signal=0.3, seed=i, train_ids=TRAIN_IDS[:48]) for i in range(8)]
     csv = blend_and_submit(paths, method="hill", out_dir=tmp_path / "subs", verbose=False)
     result = ensemble_runs(paths, method="hill")
@@ -275,3 +275,11 @@ def test_average_folds():
         average_folds(matrix, "median")
     with pytest.raises(KitError, match="shape"):
         average_folds(np.zeros(3))
+
+
+def test_incomplete_run_is_refused_with_the_partial_fix(make_run):
+    run = make_run("A", skip=("oof.csv",))
+    (run / "metrics.json").write_text(json.dumps({"oof_score": None, "missing_folds": [2, 3]}))
+    with pytest.raises(KitError, match=r"fold\(s\) \[2, 3\] not trained.*Fix: .*kit train.*--partial") as err:
+        load_run(run)
+    assert f"kit ensemble {run} --partial" in str(err.value)
