@@ -11,8 +11,9 @@ import pytest
 from kit.adapters import registry
 from kit.adapters.declarative import load_adapter_toml
 from kit.errors import KitError
-from kit.infer.ensemble import blend_and_submit, ensemble_runs, load_run
+from kit.infer.ensemble import blend_and_submit, ensemble_runs
 from kit.infer.predict import predict_run
+from kit.infer.run_predictions import load_run
 from kit.infer.submission import SubmissionFormat, validate_submission
 from kit.ingest.store import open_store, read_labels
 from kit.ingest.writer import ingest
@@ -101,17 +102,16 @@ def test_one_shape_per_label_each_in_its_own_quarter():
         draw_label_signals(np.random.default_rng(0), np.ones((1, 5), np.uint8), (32, 32, 3), 5)
 
 
-def test_multilabel_synth_refuses_a_folder_per_class_layout(tmp_path):
-    folders = dataclasses.replace(
-        registry.get_adapter("intel-image-classification"),
-        task="multilabel",
-        metric="mean_column_auc",
-        extra_metrics=(),
-        submission="labels",
-        class_columns=(),
-    )
-    with pytest.raises(KitError, match="label table for a multilabel task"):
-        synthesize_generic(folders, tmp_path, 8, 2, 0)
+def test_a_folder_per_class_layout_refuses_a_multilabel_task():
+    with pytest.raises(KitError, match="folder-per-class layout .* got 'multilabel'"):
+        dataclasses.replace(
+            registry.get_adapter("intel-image-classification"),
+            task="multilabel",
+            metric="mean_column_auc",
+            extra_metrics=(),
+            submission="labels",
+            class_columns=(),
+        )
 
 
 def test_balanced_class_weight_is_refused_for_multilabel(adapter):

@@ -132,8 +132,9 @@ def _make_legacy(run, plain: np.ndarray, tta: np.ndarray) -> None:
 
 
 def test_a_run_folder_made_before_this_layout_still_predicts_and_ensembles(trained_run, tmp_path):
-    from kit.infer.ensemble import blend_and_submit, load_run
+    from kit.infer.ensemble import blend_and_submit
     from kit.infer.predict import predict_run
+    from kit.infer.run_predictions import load_run
 
     run_dir = shutil.copytree(trained_run, tmp_path / "runs" / "pcam" / "20250101-000000_legacy")
     run = RunFolder(run_dir)

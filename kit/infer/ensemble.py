@@ -2,9 +2,9 @@
 the competition's metric, ``kit.infer.hill_climb``) and write the submission CSV with its sidecar
 (``blend_and_submit``). Predictions are (rows, outputs) matrices: one column for a binary run, one per class else.
 
-A run is blendable once ``kit train`` wrote ``folds.csv`` and ``oof.csv`` and ``kit predict RUN`` wrote
-``test_pred.csv`` with the folds as they are now. Runs are blended only when they share the same folds (same ids,
-same fold per id): OOF predictions of different splits cannot be compared or weighted honestly.
+Runs are read by ``kit.infer.run_predictions.load_run`` (when they are blendable is said there), and blended only
+when they share the same folds (same ids, same fold per id): OOF predictions of different splits cannot be compared
+or weighted honestly.
 
 A run whose budget ran out before every fold trained (no ``oof.csv``) is refused unless ``partial=True``
 (``kit ensemble RUN --partial``; ``kit.notebook.run`` does the same): then the test predictions are the finished
@@ -34,63 +34,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from kit import paths
 from kit.adapters.registry import get_adapter
-from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
 from kit.files import write_json
+from kit.infer.fold_average import check_rankable, rank_columns
 from kit.infer.hill_climb import cross_fit, hill_climb
+from kit.infer.run_predictions import RunPredictions, load_run
 from kit.infer.submission import Sidecar, SubmissionFormat, expected_ids_from_store, write_submission
-from kit.ingest.store import open_store, read_labels, read_table
-from kit.metrics import Metric, get_metric
-from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix, target_values
+from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix
 
-__all__ = [
-    "RunPredictions",
-    "Member",
-    "EnsembleResult",
-    "METHODS",
-    "load_run",
-    "ensemble_runs",
-    "average_folds",
-    "rank_normalise",
-    "write_ensemble",
-    "format_report",
-    "blend_and_submit",
-]
+__all__ = ["Member", "EnsembleResult", "METHODS", "ensemble_runs", "write_ensemble", "format_report"]
+__all__ += ["blend_and_submit"]
 
 METHODS = ("mean", "rank", "hill")
-
-
-@dataclasses.dataclass
-class RunPredictions:
-    """One run's predictions, as ``load_run`` reads them (every Series is indexed by id)."""
-
-    name: str
-    path: Path
-    folds: pd.DataFrame  # id, fold: all of folds.csv, in its order
-    oof: np.ndarray  # OOF predictions (rows, outputs) of the rows ``oof_ids``, folds.csv order
-    target: np.ndarray  # labels of the rows ``oof_ids``: class indices (rows,) or multi-hot (rows, classes)
-    test_ids: pd.Index  # test_pred.csv (submission) order
-    test: np.ndarray  # test predictions (rows, outputs), test_ids order
-    columns: list[str]  # the prediction columns' names: ["pred"], or the class names
-    metric: Metric
-    competition: str | None = None
-    tta: str | None = None  # TTA of the test predictions (predict.json); the submission's sidecar lists it
-    missing_folds: list[int] = dataclasses.field(default_factory=list)  # not trained (``load_run(partial=True)``)
-
-    @property
-    def oof_ids(self) -> pd.Series:
-        """The ids of the OOF rows: every train id, or (partial run) those of the finished folds; folds.csv order."""
-        rows = ~self.folds["fold"].isin(self.missing_folds)
-        return self.folds.loc[rows, "id"].reset_index(drop=True)
-
-    @property
-    def oof_score(self) -> float:
-        """The metric on the OOF rows (a partial run's: its finished folds' rows only)."""
-        return self.metric(self.target, self.oof)
 
 
 @dataclasses.dataclass
@@ -141,202 +99,6 @@ class EnsembleResult:
             f"and the CV {self.metric} covers only the finished folds' rows ({self.cv_rows} of {self.train_rows} "
             "train rows). Rerun `kit train` to finish the folds."
         )
-
-
-def rank_normalise(pred) -> np.ndarray:
-    """Ranks of ``pred`` scaled to [0, 1] (ties share their average rank); order-preserving, so AUC is unchanged."""
-    pred = np.asarray(pred, dtype=np.float64)
-    if pred.size <= 1:
-        return np.full(pred.shape, 0.5)
-    return (rankdata(pred) - 1.0) / (pred.size - 1.0)
-
-
-def rank_columns(pred) -> np.ndarray:
-    """Each column of a (rows, outputs) matrix rank-normalised (``rank_normalise``)."""
-    pred = np.asarray(pred, dtype=np.float64)
-    return np.column_stack([rank_normalise(column) for column in pred.T]) if pred.ndim == 2 else rank_normalise(pred)
-
-
-def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
-    """Average fold predictions of shape (n_folds, n_test) or (n_folds, n_test, outputs) into one per test row.
-
-    ``mean`` averages the probabilities; ``rank`` averages each fold's rank-normalised predictions (in [0, 1],
-    per output column), which ignores differences in calibration between folds. Ranks are not probabilities, so
-    ``rank`` is refused for a softmax (multiclass) head, whose rows must stay distributions.
-
-    Example:
-        >>> average_folds(np.array([[0.1, 0.9], [0.3, 0.7]])).round(3).tolist()
-        [0.2, 0.8]
-    """
-    matrix = np.asarray(test_matrix, dtype=np.float64)
-    if matrix.ndim not in (2, 3) or matrix.shape[0] == 0:
-        raise KitError(
-            f"expected fold predictions of shape (n_folds, n_test[, outputs]), got shape {matrix.shape}. "
-            "Fix: stack one prediction array per fold."
-        )
-    if method not in FOLD_AVERAGES:
-        raise KitError(
-            f"unknown fold average {method!r}; known: {', '.join(FOLD_AVERAGES)}. Fix: --set predict.fold_average=mean."
-        )
-    if not np.isfinite(matrix).all():
-        raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")
-    if method == "rank":
-        _check_rankable(matrix)
-        matrix = np.stack([rank_columns(fold) for fold in matrix])
-    return matrix.mean(axis=0)
-
-
-def _check_rankable(matrix: np.ndarray) -> None:
-    rows = matrix.reshape(-1, matrix.shape[-1]) if matrix.ndim == 3 else None
-    if rows is not None and matrix.shape[-1] > 1 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
-        raise KitError(
-            "expected probabilities of a binary or multilabel head to rank, got softmax rows (each sums to 1): "
-            "ranks would no longer be class probabilities. Fix: use mean (--method mean, predict.fold_average=mean)."
-        )
-
-
-def _missing_folds(run: RunFolder, folds: pd.DataFrame) -> list[int]:
-    """The folds of folds.csv not trained yet (no ``fold{k}/done.json``); for a run folder without fold folders
-    (copied without its models), metrics.json's ``missing_folds``."""
-    every = sorted(int(f) for f in folds["fold"].unique())
-    if any(run.fold(f).dir.is_dir() for f in every):
-        return [f for f in every if not run.fold(f).is_done()]
-    metrics = run.read_metrics()
-    return sorted(int(f) for f in metrics.missing_folds) if metrics else []
-
-
-def _refuse_incomplete(run: RunFolder, missing: list[int]) -> None:
-    state = f"fold(s) {missing} not trained yet" if missing else f"no {run.oof_path.name} (written once every fold is)"
-    raise KitError(
-        f"expected a run with every fold trained ({run.oof_path.name} covers every train row only then), got "
-        f"{state} in {run.path}. Fix: finish the folds with `kit train` (the same command resumes), or blend the "
-        f"finished folds now with `kit ensemble {run.path} --partial` (its CV covers only their rows)."
-    )
-
-
-def _store_labels(run: RunFolder, ids: pd.Series) -> np.ndarray:
-    """The train labels of ``ids`` from the run's store (a partial run has no oof.csv holding them)."""
-    store = run.store()
-    if store is None:
-        raise KitError(
-            f"expected env.json with the store in {run.path} (a partial run's labels are read from it), found "
-            "none. Fix: rerun `kit train` for that run (finished folds are skipped)."
-        )
-    with open_store(store) as h5:
-        labels, store_ids = read_labels(h5), pd.Index(read_table(h5, "train")["id"])
-    index = store_ids.get_indexer(ids)
-    if (index < 0).any():
-        raise KitError(
-            f"expected the store {store} to hold every train id of {run.folds_path}, got {int((index < 0).sum())} "
-            f"missing. Fix: blend the run on the store it was trained on (env.json)."
-        )
-    return np.asarray(labels[index], np.int64)
-
-
-def _partial_oof(run: RunFolder, folds: pd.DataFrame, missing: list[int], columns: list[str]):
-    """(OOF predictions, labels) of the finished folds' validation rows, folds.csv order, from their
-    ``valid_pred.npy`` (plain predictions of the best epoch, as oof.csv would hold them)."""
-    finished = [f for f in sorted(int(f) for f in folds["fold"].unique()) if f not in missing]
-    if not finished:
-        raise KitError(
-            f"expected at least one finished fold in {run.path}, got none (folds {missing} not trained). "
-            "Fix: run `kit train` until a fold finishes."
-        )
-    covered = folds[folds["fold"].isin(finished)].reset_index(drop=True)
-    oof = np.full((len(covered), len(columns)), np.nan)
-    for f in finished:
-        rows = covered["fold"].to_numpy() == f
-        pred = np.asarray(run.fold(f).read_valid_pred(), np.float64)
-        pred = pred.reshape(len(pred), -1)
-        if pred.shape != (int(rows.sum()), len(columns)):
-            raise KitError(
-                f"expected {run.fold(f).valid_pred} to hold {int(rows.sum())} x {len(columns)} predictions (fold "
-                f"{f} of folds.csv), got {pred.shape}. Fix: retrain fold {f} (delete its folder, rerun `kit train`)."
-            )
-        oof[rows] = pred
-    return oof, _store_labels(run, covered["id"])
-
-
-def load_run(run_dir, partial: bool = False) -> RunPredictions:
-    """Read a finished run's folds, OOF and test predictions (``kit train`` then ``kit predict RUN``).
-
-    The OOF predictions are the TTA ones when ``kit predict --oof`` made them (then they were made the same way
-    as the test predictions), else the plain ones training wrote. Refuses a run with a fold trained again since
-    ``kit predict`` ran (its test predictions, and TTA OOF rows, come from the old models), and a run with a fold
-    not trained yet unless ``partial``: then the OOF rows are the finished folds' validation rows only (plain
-    predictions; ``missing_folds`` lists the others) and the test predictions those ``kit predict`` averaged.
-    """
-    run = RunFolder(run_dir)
-    if not run.path.is_dir():
-        raise KitError(f"expected a run folder at {run.path}, found none. Fix: pass a folder made by `kit train`.")
-    folds = run.read_folds()[["id", "fold"]]
-    missing = _missing_folds(run, folds)
-    if not partial and (missing or not run.oof_path.exists()):
-        _refuse_incomplete(run, missing)
-    record = run.read_predict_record()
-    changed = record.changed_folds(run.fold_stamps()) if record is not None else []
-    if changed:
-        # Refused, not blended from oof.csv: test_pred.csv is stale too, so a fallback would still submit the old
-        # models' test predictions; a competitor expects weights, CV and submission from the models just trained.
-        stale = " and ".join(p.name for p in (run.test_pred_path, run.oof_tta_path) if p.exists())
-        raise KitError(
-            f"expected {stale or run.predict_path.name} of {run.path} made by its folds as they are now, got "
-            f"predictions made before fold(s) {changed} were trained again (or removed). "
-            f"Fix: run `kit predict {run.path} --oof`."
-        )
-    test = run.read_test_pred()
-    columns = [c for c in test.columns if c != "id"]
-    if missing:
-        oof_matrix, target = _partial_oof(run, folds, missing, columns)
-        oof_path = run.path / "fold*" / run.fold(0).valid_pred.name
-    else:
-        oof_matrix, target, oof_path = _complete_oof(run, folds, columns)
-    for matrix, path in ((oof_matrix, oof_path), (pred_matrix(test), run.test_pred_path)):
-        if not np.isfinite(matrix).all():
-            raise KitError(
-                f"{path} has NaN/inf predictions. Fix: finish the folds (`kit train`) and "
-                f"rerun `kit predict {run.path}`."
-            )
-    competition = run.read_config().competition if run.config_path.exists() else None
-    metrics = run.read_metrics()
-    metric = metrics.metric if metrics else get_adapter(competition).metric
-    return RunPredictions(
-        name=run.name,
-        path=run.path,
-        folds=folds.reset_index(drop=True),
-        oof=oof_matrix,
-        target=target,
-        test_ids=pd.Index(test["id"]),
-        test=pred_matrix(test),
-        columns=columns,
-        metric=get_metric(metric),
-        competition=competition,
-        tta=record.tta if record else None,
-        missing_folds=missing,
-    )
-
-
-def _complete_oof(run: RunFolder, folds: pd.DataFrame, columns: list[str]):
-    """(OOF predictions, labels, the file read) of a run with every fold trained, folds.csv order."""
-    plain = run.read_oof()
-    oof, oof_path = run.read_oof_tta(), run.oof_tta_source()
-    if oof is None:
-        oof, oof_path = plain, run.oof_path
-    if [c for c in oof.columns if c not in ("id", "fold", "target")] != columns:
-        raise KitError(
-            f"expected {oof_path} and {run.test_pred_path} to have the same prediction columns, got different "
-            f"ones. Fix: rerun `kit predict {run.path} --oof`."
-        )
-    if set(oof["id"]) != set(folds["id"]):
-        missing = sorted(set(folds["id"]) - set(oof["id"]))
-        raise KitError(
-            f"{oof_path} does not cover the ids of folds.csv ({len(missing)} missing, e.g. "
-            f"{missing[:5]}). Fix: finish every fold with `kit train` (same command resumes)."
-        )
-    oof = oof.set_index("id").loc[folds["id"]]
-    if (oof["fold"].to_numpy() != folds["fold"].to_numpy()).any():
-        raise KitError(f"{oof_path} and folds.csv disagree on the fold of some ids. Fix: rerun `kit train`.")
-    return pred_matrix(oof), target_values(oof), oof_path
 
 
 def _only(a, b) -> str:
@@ -447,7 +209,7 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50, par
     member_scores = [metric(target, pred) for pred in oof]  # on the rows blended (a partial run's: its finished)
     history, halves, weights = [], [], np.full(len(runs), 1.0 / len(runs))  # one run: its own predictions
     if method == "rank" and len(runs) > 1:
-        _check_rankable(oof)
+        check_rankable(oof)
         oof, test = np.stack([rank_columns(p) for p in oof]), np.stack([rank_columns(p) for p in test])
     hill = method == "hill" and len(runs) > 1
     if hill:

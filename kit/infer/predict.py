@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from kit.adapters.registry import get_adapter
 from kit.config import TTA_MODES, check_tta
 from kit.errors import KitError
-from kit.infer.ensemble import average_folds
+from kit.infer.fold_average import average_folds
 from kit.ingest.store import open_store, read_table, store_classes
 from kit.metrics import get_metric
 from kit.models.build import build_model

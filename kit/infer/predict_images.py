@@ -31,7 +31,7 @@ from kit.adapters.registry import get_adapter
 from kit.config import check_tta
 from kit.errors import KitError
 from kit.files import atomic_write
-from kit.infer.ensemble import average_folds
+from kit.infer.fold_average import average_folds
 from kit.infer.predict import build_run_model, predict_tta, tta_views
 from kit.infer.submission import FLOAT_FORMAT
 from kit.ingest.decode_pool import BlockDecoder

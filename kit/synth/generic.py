@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 from kit.adapters.base import Adapter, FolderPerClassAdapter
-from kit.errors import KitError
 from kit.synth.layout import SYNTH_TEST_LABELS, _check_counts, _write_csv, encode_image
 
 __all__ = [
@@ -175,11 +174,6 @@ def write_dataset(
     raw, rng = Path(raw), np.random.default_rng(seed)
     names = adapter.class_names
     multilabel = adapter.task == "multilabel"
-    if multilabel and isinstance(adapter, FolderPerClassAdapter):
-        raise KitError(
-            f"adapter {adapter.name!r}: expected a label table for a multilabel task, got a folder per class (one "
-            "label per image). Fix: declare layout 'csv' with the labels space-separated in label_column."
-        )
     default_draw = draw_label_signals if multilabel else draw_class_signal
     draw = draw or (lambda r, labels: default_draw(r, labels, adapter.image_shape, len(names)))
     ids = ids or _default_ids(adapter)

@@ -7,16 +7,9 @@ from sklearn.metrics import roc_auc_score
 
 from kit.errors import KitError
 from kit.infer import ensemble
-from kit.infer.ensemble import (
-    METHODS,
-    average_folds,
-    blend_and_submit,
-    ensemble_runs,
-    format_report,
-    load_run,
-    rank_normalise,
-    write_ensemble,
-)
+from kit.infer.ensemble import METHODS, blend_and_submit, ensemble_runs, format_report, write_ensemble
+from kit.infer.fold_average import average_folds, rank_normalise
+from kit.infer.run_predictions import load_run
 
 N_TRAIN, N_TEST, K = 240, 60, 4
 RNG = np.random.default_rng(0)

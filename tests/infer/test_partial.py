@@ -18,7 +18,8 @@ from conftest import TINY_RECIPE
 from kit.cli.main import main
 from kit.errors import KitError
 from kit.infer import ensemble
-from kit.infer.ensemble import blend_and_submit, ensemble_runs, load_run
+from kit.infer.ensemble import blend_and_submit, ensemble_runs
+from kit.infer.run_predictions import load_run
 from kit.ingest.store import read_labels, read_table
 from kit.metrics import get_metric
 from kit.run import RunFolder

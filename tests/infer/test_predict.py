@@ -9,8 +9,9 @@ from conftest import TINY_RECIPE
 
 from kit.cli.main import main
 from kit.errors import KitError
-from kit.infer.ensemble import blend_and_submit, load_run
+from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run, predict_tta, tta_views
+from kit.infer.run_predictions import load_run
 from kit.ingest.store import open_store, read_table
 from kit.run import RunFolder
 from kit.train.augment import D4_VIEWS
