@@ -13,6 +13,7 @@ import sys
 
 from kit.cli.kaggle_verbs import add_kaggle_verbs
 from kit.cli.options import add_config_options
+from kit.cli.report_verbs import add_report_verbs
 from kit.config import TTA_MODES
 from kit.errors import KitError
 
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_bench)
 
     add_kaggle_verbs(verbs, make_parser)
+    add_report_verbs(verbs, make_parser)
     return parser
 
 
