@@ -51,6 +51,8 @@ def run(
             dataset, e.g. ``model.weights='/kaggle/input/keras-weights/densenet169_notop.h5'``.
         raw: the competition's files (default: ``kit.paths.default_raw``, on Kaggle the attached input).
         size: stored image side for adapters that resize at ingest.
+        workers: processes decoding at ingest and threads loading and augmenting training batches (default: every
+            core, so a Kaggle GPU machine's 4 cores feed the GPU, not one thread).
     """
     working = paths.working_dir()
     _keep_library_caches_in(working)
@@ -70,6 +72,7 @@ def run(
         overrides=list(overrides),
         max_minutes=max_minutes,
         run_dir=paths.runs_dir() / competition / run_name,
+        workers=workers or os.cpu_count() or 1,
     )
     if not result.complete:
         print(

@@ -98,6 +98,7 @@ class FakeKaggle:
         self._faults: dict[str, list] = {}
         self._lock = threading.Lock()
         self._next = 1000
+        self._next_script: list[dict] = []  # steps the next submission goes through (script_next)
         self.last_modified = email.utils.formatdate(1_700_000_000, usegmt=True)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -142,9 +143,17 @@ class FakeKaggle:
                 "status": status,
                 "public": public,
                 "private": private,
+                "script": self._next_script,
             }
+            self._next_script = []
             self.submissions[slug].insert(0, sub)
         return sub
+
+    def script_next(self, slug: str, *steps: dict) -> None:
+        """Let the next submission change as Kaggle scores it: each ListSubmissions call applies the next step, e.g.
+        ``{"status": "COMPLETE", "public": 0.97}`` or ``{"status": "ERROR", "error": "bad header"}``."""
+        with self._lock:
+            self._next_script = list(steps)
 
     def score_all(self, slug: str, public: list[float], private: list[float] | None = None) -> None:
         """Mark the submissions complete with these scores, oldest first."""
@@ -166,6 +175,7 @@ class FakeKaggle:
             "privateScore": score(sub["private"]),
             "teamName": TEAM,
             "submittedBy": self.username,
+            "errorDescription": sub.get("error", ""),
         }
 
     def _dataset_api(self, method: str, body: dict):
@@ -233,6 +243,9 @@ class FakeKaggle:
         if method == "ListSubmissions":
             page, size = int(body.get("page") or 1), int(body.get("pageSize") or 20)
             subs = self.submissions[slug][(page - 1) * size : page * size]
+            for sub in subs:
+                if sub.get("script"):
+                    sub.update(sub["script"].pop(0))
             return 200, {"submissions": [self._submission_json(s) for s in subs], "nextPageToken": ""}
         if method == "GetLeaderboard":
             ours = [

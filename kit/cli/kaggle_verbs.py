@@ -75,9 +75,11 @@ def _cmd_download(args) -> None:
 
 
 def _cmd_submit(args) -> None:
+    from kit.infer.submission import Sidecar
+    from kit.kaggle.leaderboard import wait_for_score
     from kit.kaggle.submit import SubmitContext, submit_csv
 
-    submit_csv(
+    result = submit_csv(
         args.competition,
         args.csv,
         args.message,
@@ -85,6 +87,12 @@ def _cmd_submit(args) -> None:
         plain_message=args.plain_message,
         context=SubmitContext(raw=args.raw, store=args.store),
     )
+    if args.wait and result.status == "pending" and result.ref is not None:
+        print(f"waiting for Kaggle to score submission {result.ref} (at most {args.wait_minutes:g} min)")
+        scored = wait_for_score(args.competition, result.ref, minutes=args.wait_minutes)
+        cv = Sidecar.read(args.csv).cv_score
+        public = "none" if scored["public_score"] is None else f"{scored['public_score']:.5f}"
+        print(f"public score {public}" + ("" if cv is None else f"  (CV {cv:.5f})"))
 
 
 def _cmd_leaderboard(args) -> None:
@@ -166,6 +174,10 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p.add_argument("--plain-message", action="store_true", help="send MESSAGE as is, without CV score and runs")
     p.add_argument("--raw", help="folder with sample_submission.csv (default data/<competition>/raw)")
     p.add_argument("--store", help="store with the test ids, used when the raw folder is absent")
+    p.add_argument("--wait", action="store_true", help="poll until Kaggle scores it; print the public score and CV")
+    p.add_argument(
+        "--wait-minutes", type=float, default=30.0, help="give up waiting after this long (default 30; stays pending)"
+    )
     p.set_defaults(run=_cmd_submit)
 
     p = make_parser(

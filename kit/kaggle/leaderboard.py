@@ -6,18 +6,22 @@ Example:
     (2, 1)
     >>> our_rank("pcam").rank  # doctest: +SKIP
     4
+    >>> wait_for_score("pcam", 31415)["public_score"]  # doctest: +SKIP
+    0.9712
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.kaggle.client import Kaggle
 from kit.kaggle.ledger import Ledger
 
-__all__ = ["Rank", "sync_ledger", "our_rank"]
+__all__ = ["Rank", "sync_ledger", "our_rank", "wait_for_score"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,53 @@ def sync_ledger(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> tupl
     """
     slug = get_adapter(name).slug
     return Ledger.open(ledger).merge_kaggle(name, (kaggle or Kaggle()).submissions(slug))
+
+
+def wait_for_score(
+    name: str,
+    ref: int,
+    *,
+    ledger=None,
+    kaggle: Kaggle | None = None,
+    minutes: float = 30.0,
+    sleep=time.sleep,
+    clock=time.monotonic,
+) -> dict:
+    """Poll our submissions (the ledger follows each poll) until submission ``ref`` is scored; returns Kaggle's
+    record of it (``public_score``, ``private_score``, ``status``).
+
+    Polls start ``KIT_KAGGLE_WAIT_POLL`` seconds apart (default 10) and back off to 60 s; after ``minutes`` the
+    submission is left pending in the ledger (``kit leaderboard --sync`` picks its score up later).
+
+    Raises:
+        KitError: Kaggle's error status (with its message), the submission missing, or the time spent.
+    """
+    slug, client, book = get_adapter(name).slug, kaggle or Kaggle(), Ledger.open(ledger)
+    delay, deadline = float(os.environ.get("KIT_KAGGLE_WAIT_POLL", "10")), clock() + 60 * minutes
+    while True:
+        submissions = client.submissions(slug)
+        book.merge_kaggle(name, submissions)
+        ours = next((s for s in submissions if s["ref"] == ref), None)
+        if ours is None:
+            raise KitError(
+                f"expected submission {ref} among our submissions to {slug}, got {len(submissions)} others. Fix: "
+                f"check it with `kit leaderboard {name} --sync`."
+            )
+        if ours["status"] == "complete":
+            return ours
+        if ours["status"] == "error":
+            why = ours.get("error_description") or "no message"
+            raise KitError(
+                f"expected Kaggle to score submission {ref}, got an error: {why}. Fix: correct the file as the "
+                "message says and submit again (the ledger row records the error)."
+            )
+        if clock() >= deadline:
+            raise KitError(
+                f"expected submission {ref} scored within {minutes:g} min, got status {ours['status']!r} still. Fix: "
+                f"`kit leaderboard {name} --sync` later picks its score up (the ledger row stays {ours['status']})."
+            )
+        sleep(delay)
+        delay = min(60.0, max(1.0, delay * 1.5)) if delay else 0.0
 
 
 def our_rank(name: str, *, ledger=None, kaggle: Kaggle | None = None) -> Rank:

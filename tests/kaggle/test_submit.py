@@ -197,3 +197,41 @@ def test_validate_csv_reads_each_format_as_kaggle_will(tmp_path):
     csv.write_text("file,tags\na.png,NA haze\nb.png,water\nc.png,\n")  # "NA" is a name; an empty row is a warning
     rows, warnings = validate_csv(tags, csv, ids)
     assert rows == 3 and len(warnings) == 1 and "1 rows have no label (ids 'c.png'" in warnings[0]
+
+
+def test_submit_wait_polls_until_scored_and_prints_public_next_to_cv(kaggle_env, raw, capsys, monkeypatch):
+    monkeypatch.setenv("KIT_KAGGLE_WAIT_POLL", "0")
+    kaggle_env.server.script_next(
+        SLUG, {"status": "PENDING"}, {"status": "PENDING"}, {"status": "COMPLETE", "public": 0.9655}
+    )
+    csv = make_csv(raw, kaggle_env.root / "submissions" / "pcam")
+    assert run_cli(["submit", "pcam", str(csv), "-m", "wait", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "public score 0.96550  (CV 0.97120)" in out
+    assert api_calls(kaggle_env.server).count("ListSubmissions") >= 3  # queued, queued, then scored
+    (row,) = Ledger().rows("pcam").to_dict("records")
+    assert row["status"] == "complete" and row["public_score"] == pytest.approx(0.9655)
+
+
+def test_submit_wait_shows_kaggles_error_and_records_it(kaggle_env, raw, capsys, monkeypatch):
+    monkeypatch.setenv("KIT_KAGGLE_WAIT_POLL", "0")
+    kaggle_env.server.script_next(
+        SLUG, {"status": "PENDING"}, {"status": "ERROR", "error": "Submission must have 57458 rows"}
+    )
+    csv = make_csv(raw, kaggle_env.root / "submissions" / "pcam")
+    assert run_cli(["submit", "pcam", str(csv), "--wait"]) == 2
+    out = capsys.readouterr().out
+    assert "got an error: Submission must have 57458 rows. Fix: " in out
+    (row,) = Ledger().rows("pcam").to_dict("records")
+    assert row["status"] == "error" and row["error"] == "Submission must have 57458 rows"
+
+
+def test_wait_gives_up_after_its_minutes_and_leaves_the_row_pending(kaggle_env, raw):
+    from kit.kaggle.leaderboard import wait_for_score
+
+    csv = make_csv(raw, kaggle_env.root / "out")
+    ref = submit_csv("pcam", csv, "slow").ref
+    ticks = iter(range(0, 10_000, 100))  # each poll advances the clock 100 s
+    with pytest.raises(KitError, match=r"scored within 5 min, got status 'pending' still\. Fix: `kit leaderboard"):
+        wait_for_score("pcam", ref, minutes=5, sleep=lambda s: None, clock=lambda: next(ticks))
+    assert Ledger().rows("pcam")["status"].tolist() == ["pending"]
