@@ -21,7 +21,15 @@ import keras
 from kit.config import PRECISIONS
 from kit.errors import KitError
 
-__all__ = ["Device", "detect_device", "precision_for", "set_precision", "distribution_scope", "PRECISIONS"]
+__all__ = [
+    "Device",
+    "detect_device",
+    "precision_for",
+    "set_precision",
+    "distribution_scope",
+    "value_and_grad",
+    "PRECISIONS",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +100,48 @@ def distribution_scope(device: Device):
     if device.kind == "gpu" and device.count > 1:
         return tf.distribute.MirroredStrategy().scope
     return contextlib.nullcontext
+
+
+def value_and_grad(fn, x):
+    """``fn(x)`` (a scalar) and its gradient with respect to the array ``x``, as numpy, on the active backend.
+
+    ``fn`` takes a backend tensor and returns a scalar tensor built from Keras ops or layer calls (call layers
+    with ``training=False`` to differentiate inference). TensorFlow uses ``tf.GradientTape``, JAX ``jax.grad``
+    and torch autograd; the rest of kit (e.g. ``kit.report.gradcam``) stays backend-free by calling this.
+
+    Example:
+        >>> import numpy as np
+        >>> value, grad = value_and_grad(lambda t: keras.ops.sum(t * t), np.array([1.0, 2.0], "float32"))
+        >>> float(value), grad.tolist()
+        (5.0, [2.0, 4.0])
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensor = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            value = fn(tensor)
+        grad = tape.gradient(value, tensor)
+        if grad is None:  # fn does not depend on x
+            grad = tf.zeros_like(tensor)
+    elif backend == "jax":
+        import jax
+
+        value, grad = jax.value_and_grad(fn)(keras.ops.convert_to_tensor(x))
+    elif backend == "torch":
+        import torch
+
+        tensor = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        value = fn(tensor)
+        (grad,) = torch.autograd.grad(value, tensor, allow_unused=True)
+        if grad is None:
+            grad = torch.zeros_like(tensor)
+        value = value.detach()
+    else:
+        raise KitError(f"expected KERAS_BACKEND tensorflow, jax or torch, got {backend!r}. Fix: set KERAS_BACKEND.")
+    return keras.ops.convert_to_numpy(value), keras.ops.convert_to_numpy(grad)
 
 
 def _tpu_resolver():

@@ -32,3 +32,22 @@ def test_mixed_precision_model_keeps_a_float32_output():
         assert model.get_layer("head").compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_value_and_grad_on_the_active_backend():
+    import numpy as np
+
+    from kit.train.device import value_and_grad
+
+    x = np.array([[1.0, -2.0, 3.0]], "float32")
+    value, grad = value_and_grad(lambda t: keras.ops.sum(t * t), x)
+    assert float(value) == 14.0 and isinstance(grad, np.ndarray)
+    np.testing.assert_allclose(grad, 2 * x)
+    # through a layer: d/dx sum(x W + b) = the row sums of W, for every row of the batch
+    dense = keras.layers.Dense(2)
+    dense.build((None, 3))
+    value, grad = value_and_grad(lambda t: keras.ops.sum(dense(t)), np.repeat(x, 4, axis=0))
+    np.testing.assert_allclose(grad, np.tile(dense.kernel.numpy().sum(axis=1), (4, 1)), rtol=1e-6)
+    # a function that ignores x has a zero gradient, not None
+    _, grad = value_and_grad(lambda t: keras.ops.sum(dense.kernel), x)
+    np.testing.assert_array_equal(grad, np.zeros_like(x))
