@@ -20,6 +20,7 @@ STAGES = [
     ("kit.run", "kit.run_fold"),
     ("kit.train",),
     ("kit.infer",),
+    ("kit.tune",),
     ("kit.kaggle",),
     ("kit.report",),
     ("kit.notebook", "kit.bench", "kit.cli", "kit.__main__"),

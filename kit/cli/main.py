@@ -14,6 +14,7 @@ import sys
 from kit.cli.kaggle_verbs import add_kaggle_verbs
 from kit.cli.options import add_config_options
 from kit.cli.report_verbs import add_report_verbs
+from kit.cli.tune_verbs import add_tune_verbs
 from kit.config import TTA_MODES
 from kit.errors import KitError
 
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_bench)
 
     add_kaggle_verbs(verbs, make_parser)
+    add_tune_verbs(verbs, make_parser)
     add_report_verbs(verbs, make_parser)
     return parser
 
