@@ -14,7 +14,8 @@ from kit.errors import KitError
 from kit.infer.ensemble import blend_and_submit, ensemble_runs
 from kit.infer.predict import predict_run
 from kit.infer.run_predictions import load_run
-from kit.infer.submission import SubmissionFormat, validate_submission
+from kit.infer.submission import validate_submission
+from kit.infer.submission_format import SubmissionFormat
 from kit.ingest.store import open_store, read_labels
 from kit.ingest.writer import ingest
 from kit.metrics import get_metric

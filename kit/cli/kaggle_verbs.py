@@ -75,7 +75,7 @@ def _cmd_download(args) -> None:
 
 
 def _cmd_submit(args) -> None:
-    from kit.infer.submission import Sidecar
+    from kit.infer.sidecar import Sidecar
     from kit.kaggle.leaderboard import wait_for_score
     from kit.kaggle.submit import SubmitContext, submit_csv
 

@@ -42,7 +42,9 @@ from kit.files import write_json
 from kit.infer.fold_average import check_rankable, rank_columns
 from kit.infer.hill_climb import cross_fit, hill_climb
 from kit.infer.run_predictions import RunPredictions, load_run
-from kit.infer.submission import Sidecar, SubmissionFormat, expected_ids_from_store, write_submission
+from kit.infer.sidecar import Sidecar
+from kit.infer.submission import expected_ids_from_store, write_submission
+from kit.infer.submission_format import SubmissionFormat
 from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix
 
 __all__ = ["Member", "EnsembleResult", "METHODS", "ensemble_runs", "write_ensemble", "format_report"]

@@ -21,13 +21,13 @@ import pandas as pd
 from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
+from kit.infer.sidecar import Sidecar
 from kit.infer.submission import (
-    Sidecar,
-    SubmissionFormat,
     expected_ids_from_store,
     sha256_file,
     validate_submission,
 )
+from kit.infer.submission_format import SubmissionFormat
 from kit.kaggle.client import Kaggle, competition_slug
 from kit.kaggle.errors import KaggleApiError
 from kit.kaggle.ledger import Ledger

@@ -15,7 +15,8 @@ from kit.adapters.registry import get_adapter, list_adapters
 from kit.errors import KitError
 from kit.infer.ensemble import blend_and_submit
 from kit.infer.predict import predict_run
-from kit.infer.submission import SubmissionFormat, validate_submission
+from kit.infer.submission import validate_submission
+from kit.infer.submission_format import SubmissionFormat
 from kit.ingest.decode import BadImage, decode_image, fit_image
 from kit.ingest.store import chunk_rows, read_quarantine
 from kit.ingest.writer import ingest

@@ -8,14 +8,14 @@ import pytest
 
 from kit.adapters.base import Adapter
 from kit.errors import KitError
+from kit.infer.sidecar import Sidecar
 from kit.infer.submission import (
-    Sidecar,
-    SubmissionFormat,
     expected_ids_from_store,
     sha256_file,
     validate_submission,
     write_submission,
 )
+from kit.infer.submission_format import SubmissionFormat
 
 IDS = [f"id{i:03d}" for i in range(30)]
 PREDS = np.linspace(0.01, 0.99, 30)
