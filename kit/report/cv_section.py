@@ -128,7 +128,7 @@ def _calibration(page: Page, view: RunView) -> str:
     ax.grid(alpha=0.3)
     ax_hist.hist(score, bins=20, range=(0, 1), color="#4c72b0")
     ax_hist.set(xlabel="predicted probability", ylabel="OOF rows", title="predictions")
-    return page.figure(fig, f"{view.name}_calibration", "calibration curve (10 uniform bins) and histogram")
+    return page.figure(fig, f"{view.name}_calibration", f"calibration ({what}; 10 uniform bins) and histogram")
 
 
 def cv_section(page: Page, views: list[RunView]) -> None:

@@ -68,7 +68,7 @@ def _balance(page: Page, classes, counts, task: str) -> list[str]:
     ax.set_xticks(range(len(classes)), classes, rotation=60 if len(classes) > 4 else 0, ha="right", fontsize=7)
     title = "class balance (train)" + (" - labels per class" if task == "multilabel" else "")
     ax.set(ylabel="train images", title=title)
-    return [page.figure(fig, "class_balance", "train images per class"), page.table(frame)]
+    return [page.h3("Class balance"), page.figure(fig, "class_balance", "train images per class"), page.table(frame)]
 
 
 def _grids(page: Page, h5, members, classes, rng) -> list[str]:

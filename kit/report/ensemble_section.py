@@ -11,7 +11,6 @@ from __future__ import annotations
 import pandas as pd
 
 from kit.errors import KitError
-from kit.infer.ensemble import ensemble_runs
 from kit.kaggle.ledger import Ledger
 from kit.report.leaderboard import format_ledger
 from kit.report.page import Page
@@ -23,6 +22,8 @@ def blend_parts(page: Page, run_dirs) -> list[str]:
     """The mean blend of ``run_dirs`` as HTML (one run: a note)."""
     if len(run_dirs) < 2:
         return [page.p("one run: no blend (pass several RUN_DIRs sharing folds to see their mean blend).", "note")]
+    from kit.infer.ensemble import ensemble_runs
+
     try:
         result = ensemble_runs(run_dirs, method="mean")
     except KitError as e:

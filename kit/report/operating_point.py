@@ -50,7 +50,8 @@ def _roc(target, score):
 def youden_threshold(target, score) -> float:
     """The threshold maximising Youden's J = sensitivity + specificity - 1 on these rows (ties: the highest)."""
     fpr, tpr, thresholds = _roc(target, score)
-    return float(thresholds[int(np.argmax(tpr - fpr))])
+    j = tpr - fpr
+    return float(thresholds[int(np.argmax(j >= j.max() - 1e-12))])  # ties (to rounding): the highest threshold
 
 
 def sensitivity_threshold(target, score, sensitivity: float) -> float:
