@@ -166,7 +166,7 @@ class TrainConfig:
         "none", "'none', 'balanced' (sklearn, any task) or the positives' weight (a number, binary)", _CLASS_WEIGHT
     )
     label_smoothing: float = _key(
-        0.0, "multiclass cross-entropy: share of the target spread over the other classes", _number(0.0, 0.5)
+        0.0, "cross-entropy label smoothing: share of each target spread over the other classes", _number(0.0, 0.5)
     )
     val_every: int = _key(2, "validate every N epochs (and at the last)", _integer(1))
     precision: str = _key(
@@ -311,6 +311,8 @@ def resolve_config(competition: str, config_file=None, overrides: list[str] = ()
         config_from_dict(layer, source, registries=True)  # names the layer that holds a bad key or value
         _merge(table, layer)
     check_tta(adapter, table["predict"]["tta"])
+    if table["predict"]["fold_average"] == "rank":
+        adapter.check_rank_average("predict.fold_average=rank")
     if not table["name"]:
         table["name"] = table["model"]["backbone"]
     if table["competition"] != adapter.name:

@@ -81,6 +81,12 @@ class Metric:
     fn: Callable[[np.ndarray, np.ndarray, str], float]
 
     @property
+    def column_ranks_suffice(self) -> bool:
+        """True when the score depends only on each probability column's order (the per-column AUCs), so averaging
+        per-column ranks (``rank`` fold average or blend) cannot change what it measures."""
+        return self.name in _COLUMN_RANK_METRICS
+
+    @property
     def worst(self) -> float:
         return -np.inf if self.higher_is_better else np.inf
 
@@ -217,6 +223,7 @@ def _f1(average: str):
 
 
 _ONE_LABEL = ("binary", "multiclass")
+_COLUMN_RANK_METRICS = ("roc_auc", "auc_macro_ovr", "mean_column_auc")  # auc_micro_ovr pools columns: not these
 _METRIC_TABLE = (  # name, higher is better, needs, tasks, description, scorer
     ("roc_auc", True, "proba", ("binary",), "ROC AUC of the positive class", _roc_auc),
     ("auc_macro_ovr", True, "proba", ("multiclass",), "one-vs-rest ROC AUC, classes averaged", _auc_ovr("macro")),

@@ -328,6 +328,17 @@ class RunFolder:
         env = self.read_env()
         return Path(env.store) if env is not None and env.store else None
 
+    def check_classes(self, task: str, classes, source) -> None:
+        """Raise KitError unless the run was trained on ``task`` and ``classes`` in this order (metrics.json), as
+        ``source`` (a store) has them: a model's outputs mean its training classes, whatever a store says now."""
+        metrics = self.read_metrics()
+        if metrics is not None and (metrics.task, list(metrics.classes)) != (task, [str(c) for c in classes]):
+            raise KitError(
+                f"expected {source} to hold the run's {metrics.task} classes {metrics.classes[:12]} in this order, "
+                f"got {task} {list(classes)[:12]}. Fix: predict with the store the run was trained on "
+                f"({self.store()}), or train a new run on this one."
+            )
+
     def image_shape(self) -> tuple | None:
         """The image shape the run was trained on (from env.json; None for runs made before it was kept)."""
         env = self.read_env()

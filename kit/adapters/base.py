@@ -177,8 +177,8 @@ class Adapter:
             raise bad(f"at least two class names for a {self.task} task", self.classes)
         if self.task == "binary" and self.classes and len(self.classes) != 2:
             raise bad("two class names (label 0, label 1) or none for a binary task", self.classes)
-        if len(set(self.classes)) != len(self.classes) or any(not str(c).strip() for c in self.classes):
-            raise bad("distinct, non-empty class names", self.classes)
+        if len(set(self.classes)) != len(self.classes) or any(not c or c != c.strip() for c in self.classes):
+            raise bad("distinct, non-empty class names without surrounding spaces (labels are stripped)", self.classes)
         for name in (self.metric, *self.extra_metrics):
             if self.task not in get_metric(name).tasks:  # get_metric names the known ones
                 raise bad(f"a metric for {self.task} tasks for {name!r}", get_metric(name).tasks)
@@ -196,6 +196,25 @@ class Adapter:
     def class_names(self) -> tuple[str, ...]:
         """Names of the labels: ``classes``, or ("0", "1") for a binary adapter without names."""
         return tuple(self.classes) or ("0", "1")
+
+    def check_rank_average(self, where: str) -> None:
+        """Raise KitError unless per-column rank averaging keeps this adapter's score and submission meaningful: a
+        metric of column orders only (AUCs) and a submission of probabilities (ranks thresholded at 0.5 would label
+        about half of every column positive).
+
+        Example:
+            >>> get_adapter("plant-seedlings").check_rank_average("--method rank")  # doctest: +SKIP
+            Traceback (most recent call last):
+            kit.errors.KitError: expected a rank-based metric ... got micro_f1 ...
+        """
+        metric = get_metric(self.metric)
+        if not metric.column_ranks_suffice or self.submission not in ("probability", "class_probs"):
+            raise KitError(
+                f"expected a metric of probability orders (roc_auc, auc_macro_ovr, mean_column_auc) and a "
+                f"probability submission for {where}, got {metric.name} and {self.submission!r} for {self.name}: "
+                "ranks are not probabilities, so thresholds, argmax and log loss would read them wrong. "
+                "Fix: average probabilities (--method mean, predict.fold_average=mean)."
+            )
 
     @property
     def n_outputs(self) -> int:
@@ -226,10 +245,14 @@ class Adapter:
     def _class_index(text: str, names) -> int:
         if text in names:
             return names.index(text)
-        if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
+        # Indices stand in for names only when no name is itself a number: with grades named "1".."3" a label
+        # "0" must not silently become the first grade.
+        numeric_names = any(n.isdigit() for n in names) and tuple(names) != ("0", "1")
+        if text.isdigit() and int(text) < len(names) and not numeric_names:
             return int(text)
         shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ValueError(f"label {text!r} is not one of the classes ({shown}) nor an index 0..{len(names) - 1}")
+        also = "" if numeric_names else f" nor an index 0..{len(names) - 1}"
+        raise ValueError(f"label {text!r} is not one of the classes ({shown}){also}")
 
     def split_dirs(self, split: str) -> tuple[str, ...]:
         """The split's image folders, searched in order (one for most adapters)."""

@@ -39,13 +39,13 @@ from kit import paths
 from kit.adapters.registry import get_adapter
 from kit.errors import KitError
 from kit.files import write_json
-from kit.infer.fold_average import check_rankable, rank_columns
+from kit.infer.fold_average import rank_columns
 from kit.infer.hill_climb import cross_fit, hill_climb
 from kit.infer.run_predictions import RunPredictions, load_run
 from kit.infer.sidecar import Sidecar
 from kit.infer.submission import expected_ids_from_store, write_submission
 from kit.infer.submission_format import SubmissionFormat
-from kit.run import BlendFolder, RunFolder, load_run_config, pred_matrix
+from kit.run import BlendFolder, RunFolder, load_run_config, pred_columns, pred_matrix
 
 __all__ = ["Member", "EnsembleResult", "METHODS", "ensemble_runs", "write_ensemble", "format_report"]
 __all__ += ["blend_and_submit"]
@@ -211,7 +211,8 @@ def ensemble_runs(run_dirs, method: str = "mean", hill_iterations: int = 50, par
     member_scores = [metric(target, pred) for pred in oof]  # on the rows blended (a partial run's: its finished)
     history, halves, weights = [], [], np.full(len(runs), 1.0 / len(runs))  # one run: its own predictions
     if method == "rank" and len(runs) > 1:
-        check_rankable(oof)
+        if first.competition:
+            get_adapter(first.competition).check_rank_average("--method rank")
         oof, test = np.stack([rank_columns(p) for p in oof]), np.stack([rank_columns(p) for p in test])
     hill = method == "hill" and len(runs) > 1
     if hill:
@@ -309,6 +310,13 @@ def blend_and_submit(
             f"the store's test split). Fix: rerun `kit train` for that run (finished folds are skipped)."
         )
     loaded = [load_run(r, partial=partial) for r in runs]
+    expected = pred_columns(adapter.class_names, adapter.n_outputs)
+    if loaded[0].columns != expected:
+        raise KitError(
+            f"expected predictions of {competition}'s classes {expected[:12]} in this order, got columns "
+            f"{loaded[0].columns[:12]} in {loaded[0].path}. Fix: predict the run again on its competition's store "
+            f"(`kit predict {loaded[0].path} --force`), or retrain it if the adapter's classes changed."
+        )
     result = ensemble_runs(loaded, method=method)
     name = name or "+".join(r.name.split("_", 1)[-1] for r in runs) + ("-partial" if result.partial else "")
     blend = BlendFolder.new(runs[0].parent, method, len(runs))

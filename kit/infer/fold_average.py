@@ -1,7 +1,7 @@
 """Averaging predictions over folds (and blend members): the mean of probabilities, or of per-column ranks.
 
-Ranks ignore differences in calibration between folds; they are not probabilities, so they are refused for softmax
-(multi-class) rows, which must stay distributions.
+Ranks ignore differences in calibration between folds; they are not probabilities, so only adapters scored by
+column orders (AUCs) with probability submissions may average them (``Adapter.check_rank_average``).
 
 Example:
     >>> average_folds(np.array([[0.1, 0.9], [0.3, 0.7]])).round(3).tolist()
@@ -16,7 +16,7 @@ from scipy.stats import rankdata
 from kit.config import FOLD_AVERAGES
 from kit.errors import KitError
 
-__all__ = ["average_folds", "rank_normalise", "rank_columns", "check_rankable"]
+__all__ = ["average_folds", "rank_normalise", "rank_columns"]
 
 
 def rank_normalise(pred) -> np.ndarray:
@@ -37,8 +37,7 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
     """Average fold predictions of shape (n_folds, n_test) or (n_folds, n_test, outputs) into one per test row.
 
     ``mean`` averages the probabilities; ``rank`` averages each fold's rank-normalised predictions (in [0, 1],
-    per output column), which ignores differences in calibration between folds. Ranks are not probabilities, so
-    ``rank`` is refused for a softmax (multiclass) head, whose rows must stay distributions.
+    per output column), which ignores differences in calibration between folds.
 
     Example:
         >>> average_folds(np.array([[0.1, 0.9], [0.3, 0.7]])).round(3).tolist()
@@ -56,16 +55,6 @@ def average_folds(test_matrix, method: str = "mean") -> np.ndarray:
         )
     if not np.isfinite(matrix).all():
         raise KitError("fold predictions contain NaN/inf. Fix: retrain the fold that produced them.")
-    if method == "rank":
-        check_rankable(matrix)
+    if method == "rank":  # callers check the adapter allows it (Adapter.check_rank_average)
         matrix = np.stack([rank_columns(fold) for fold in matrix])
     return matrix.mean(axis=0)
-
-
-def check_rankable(matrix: np.ndarray) -> None:
-    rows = matrix.reshape(-1, matrix.shape[-1]) if matrix.ndim == 3 else None
-    if rows is not None and matrix.shape[-1] > 1 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
-        raise KitError(
-            "expected probabilities of a binary or multilabel head to rank, got softmax rows (each sums to 1): "
-            "ranks would no longer be class probabilities. Fix: use mean (--method mean, predict.fold_average=mean)."
-        )

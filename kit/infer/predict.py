@@ -111,6 +111,7 @@ def predict_run(
         test_ids = read_table(h5, "test")["id"]
         image_shape = h5["test/images"].shape[1:]
         task, classes = store_classes(h5)
+    run.check_classes(task, classes, store)
     columns = pred_columns(classes, 1 if task == "binary" else len(classes))
     stamps = run.fold_stamps()
     before = run.read_predict_record()

@@ -146,6 +146,7 @@ def _run_spec(run: RunFolder, adapter: Adapter, store) -> tuple[ImageSpec, str, 
     with open_store(store, adapter, run.image_shape()) as h5:
         shape = tuple(int(s) for s in h5.attrs.get("image_shape", h5["test/images"].shape[1:]))
         task, classes = store_classes(h5)
+    run.check_classes(task, classes, store)
     # no format check: the adapter's magic check guards a competition's files, while new images may be any
     # format; TIFFs still go through the same codec (decode tries kit.ingest.tiff first)
     return ImageSpec(shape, None, adapter.fit), task, classes

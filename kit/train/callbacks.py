@@ -139,11 +139,10 @@ class PlateauSchedule(CosineTimeSchedule):
     """
 
     def __init__(
-        self, base_lr, total_steps, warmup_steps, state, seconds=None, patience=2, factor=0.5, metric: Metric = None
+        self, base_lr, total_steps, warmup_steps, state, seconds=None, *, metric: Metric, patience=2, factor=0.5
     ):
         super().__init__(base_lr, total_steps, warmup_steps, state, seconds)
-        self.patience, self.factor = patience, factor
-        self.metric = metric or get_metric("roc_auc")
+        self.patience, self.factor, self.metric = patience, factor, metric
 
     def on_train_batch_begin(self, batch, logs=None):
         warm = min(1.0, (self.state.step + 1) / self.warmup_steps) if self.warmup_steps else 1.0

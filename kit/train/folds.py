@@ -73,7 +73,8 @@ def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
 
 
 def _multilabel_folds(ids: list, labels: np.ndarray, k: int, seed: int, groups) -> pd.DataFrame:
-    """Iterative stratification of multi-hot rows (N, C): every label with >= k positives in every validation fold."""
+    """Iterative stratification of multi-hot rows (N, C): every label in every validation fold (a label needs at
+    least k positive and k negative images)."""
     if groups is not None:
         raise KitError(
             "expected no groups with multi-hot (multilabel) labels, got groups: no library splitter both keeps a "
@@ -89,6 +90,13 @@ def _multilabel_folds(ids: list, labels: np.ndarray, k: int, seed: int, groups) 
         raise KitError(
             f"expected some positive labels, got {len(labels)} rows with no label set: nothing to stratify or "
             "learn. Fix: check the adapter's label column."
+        )
+    constant = np.flatnonzero((positives == 0) | (positives == len(labels)))
+    if len(constant):
+        raise KitError(
+            f"expected every label column both set and unset on some images, got columns {constant[:5].tolist()} "
+            "the same on every image: their score is undefined on every fold, so training could not pick a best "
+            "epoch. Fix: drop those classes from the adapter, or check its label column."
         )
     rarest = int(np.argmin(np.where(positives > 0, positives, np.iinfo(np.int64).max)))
     if positives[rarest] < k:

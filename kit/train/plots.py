@@ -32,7 +32,7 @@ def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")
         path = run.fold(f).history
         if not path.exists():
             continue
-        h = pd.read_csv(path)
+        h = pd.read_csv(path).rename(columns={"val_auc": "val_score"})  # runs made when every score was AUC
         ax_loss.plot(h["epoch"] + 1, h["loss"], label=f"fold{f} train")
         if "val_score" in h:
             # NaN rows are epochs without validation: drop them so the line joins the validated epochs

@@ -199,6 +199,13 @@ class KitTuner(keras_tuner.Tuner):
             print(f"trial {trial.trial_id}: {result.metric} {score:.4f}")
         return score
 
+    def on_search_begin(self) -> None:
+        # keras_tuner first saves the tuner when a trial ends, and reloads a project only if that file exists: save
+        # now, so that a search killed during its first trial resumes (the trial handed out again) rather than
+        # starting over with new values in the same trial folders.
+        self.save()
+        super().on_search_begin()
+
     def _share(self) -> float | None:
         """This trial's minutes: what is left of the budget over the trials still to run (this one included)."""
         job = self.search_job

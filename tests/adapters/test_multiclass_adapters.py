@@ -132,3 +132,16 @@ def test_adapter_declarations_are_checked():
     assert dataclasses.replace(busi, train_dir=["a", "b"]).split_dirs("train") == ("a", "b")
     with pytest.raises(KitError, match="7 class_columns"):
         dataclasses.replace(get_adapter("ham10000"), class_columns=("A", "B"))
+
+
+def test_class_names_that_are_numbers_never_take_labels_as_indices():
+    grades = dataclasses.replace(get_adapter("plant-seedlings"), classes=("1", "2", "3"), class_columns=())
+    assert grades.encode_label("1") == 0 and grades.encode_label("3") == 2
+    with pytest.raises(ValueError, match=r"label '0' is not one of the classes \(1, 2, 3\)$"):
+        grades.encode_label("0")  # a 0-based grade must not silently become grade "1"
+    assert get_adapter("plant-seedlings").encode_label("7") == 7  # names are words: an index stands in
+
+
+def test_class_names_with_surrounding_spaces_are_refused_at_declaration():
+    with pytest.raises(KitError, match="without surrounding spaces"):
+        dataclasses.replace(get_adapter("plant-seedlings"), classes=(" Maize", "Charlock"), class_columns=())

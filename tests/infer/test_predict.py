@@ -153,3 +153,18 @@ def test_ensemble_submit_without_credentials_keeps_the_csv(run, tmp_path, monkey
     assert main(["ensemble", str(run), "--out-dir", str(tmp_path / "subs"), "--submit"]) == 0
     assert "not uploaded" in capsys.readouterr().out
     assert len(list((tmp_path / "subs" / "pcam").glob("*.csv"))) == 1
+
+
+def test_a_run_trained_on_other_classes_than_its_store_holds_now_is_refused(run):
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "classes": ["1", "0"]}))  # trained before a reorder
+    with pytest.raises(KitError, match=r"to hold the run's binary classes \['1', '0'\] in this order, got binary"):
+        predict_run(run)
+
+
+def test_rank_averaging_is_refused_where_ranks_would_be_read_as_probabilities(tmp_path):
+    from kit.config import resolve_config
+
+    assert resolve_config("pcam", overrides=["predict.fold_average=rank"]).predict.fold_average == "rank"  # AUC
+    with pytest.raises(KitError, match="got micro_f1 and 'class_name' for plant-seedlings.*Fix: average"):
+        resolve_config("plant-seedlings", overrides=["predict.fold_average=rank"])

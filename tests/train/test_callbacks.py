@@ -84,7 +84,7 @@ def test_plateau_schedule_halves_the_lr_after_patience_validations_without_impro
         optimizer = type("Optimizer", (), {"learning_rate": 1.0})()
 
     state = FoldState()
-    schedule = PlateauSchedule(1.0, total_steps=100, warmup_steps=0, state=state, patience=2)
+    schedule = PlateauSchedule(1.0, total_steps=100, warmup_steps=0, state=state, metric=get_metric("roc_auc"))
     schedule.set_model(_Model())
     for epoch, auc in enumerate([0.8, 0.9, 0.85, float("nan"), 0.88, 0.87]):
         schedule.on_epoch_end(epoch, {"val_score": auc})  # NaN: an epoch without validation, not counted

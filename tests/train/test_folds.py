@@ -149,3 +149,12 @@ def test_bad_labels_are_refused_with_the_fix(labels, kwargs, message):
 def test_ids_and_labels_of_different_lengths_are_refused():
     with pytest.raises(KitError, match="60 label rows for 59 ids"):
         make_folds(_ids(59), np.arange(60) % 2, k=3, seed=0)
+
+
+def test_a_multilabel_column_set_on_every_or_no_image_is_refused_before_training():
+    labels = np.zeros((12, 3), np.int64)
+    labels[:, 0] = 1  # every image has label 0: its AUC is undefined on every fold
+    labels[::2, 1] = 1
+    labels[1::3, 2] = 1
+    with pytest.raises(KitError, match=r"got columns \[0\] the same on every image"):
+        make_folds([f"i{k}" for k in range(12)], labels, k=2, seed=0)
