@@ -2,11 +2,13 @@
 reproducing its score, keras_tuner's distributed mode on loopback and the CLI verb."""
 
 import dataclasses
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -216,3 +218,29 @@ def test_a_chief_and_two_workers_share_one_search(train_store, tmp_path):
     assert "worker done" in out["tuner0"] and "best: trial" in out["chief"]
     table = pd.read_csv(tmp_path / "runs" / "pcam" / "tune" / "space" / "trials.csv")
     assert list(table["status"]) == ["COMPLETED"] * 3
+
+
+@pytest.mark.slow
+def test_a_trial_killed_midway_is_resumed_from_its_run_folder(train_store, tmp_path):
+    (tmp_path / "space.toml").write_text(SPACE)
+    sets = [a for s in [*BASE, "train.epochs=8", "train.val_every=1"] for a in ("--set", s)]
+    command = [sys.executable, "-m", "kit", "tune", "pcam", "--space", str(tmp_path / "space.toml")]
+    command += ["--store", str(train_store), "--max-trials", "1", *sets]
+    env = _env(KIT_RUNS_DIR=str(tmp_path / "runs"))
+    fold = tmp_path / "runs" / "pcam" / "tune" / "space" / "trial_0" / "fold0"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 180
+    while not (fold / "last.keras").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert not (fold / "done.json").exists(), "the trial finished before it could be killed"
+    epochs_before = json.loads((fold / "state.json").read_text())["epoch"]
+    assert epochs_before >= 1
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert "trial 0:" in again.stdout and "trial 1" not in again.stdout  # the same trial, handed out again
+    done = json.loads((fold / "done.json").read_text())
+    assert done["epochs"] == 8
+    history = pd.read_csv(fold / "history.csv")
+    assert list(history["epoch"]) == list(range(8))  # continued from the resume point: no epoch twice
