@@ -3,8 +3,9 @@
 Sections, each a ``<section id=...>``: ``data`` (the store: class balance, samples, mean images, statistics,
 quarantine), ``cv`` (folds, learning curves, ROC / precision-recall, calibration, TTA gain), ``operating-point``
 (threshold, confusion, per-class scores, test counts), ``errors`` (top losses), ``explanations`` (Grad-CAM) and
-``ensemble`` (mean blend of the runs, ledger rows). The PNGs are also written to ``<page stem>_figures/`` next to
-the page; the page itself embeds them as data URIs and needs nothing else (``kit.report.page``).
+``ensemble`` (mean blend of the runs, ledger rows), and ``tuning`` for trials of a ``kit tune`` search. The PNGs are
+also written to ``<page stem>_figures/`` next to the page; the page itself embeds them as data URIs and needs
+nothing else (``kit.report.page``).
 
 Example:
     >>> write_report(["runs/pcam/20261124-101500_compact_cnn"], "reports/pcam.html")  # doctest: +SKIP
@@ -28,6 +29,7 @@ from kit.report.explain_section import explanations_section
 from kit.report.operating_point import choose_threshold, operating_section
 from kit.report.page import Page
 from kit.report.run_view import load_view, positive_proba
+from kit.report.tune_section import tune_section
 
 __all__ = ["write_report", "default_out", "SECTIONS"]
 
@@ -89,6 +91,7 @@ def write_report(run_dirs, out=None, sensitivity: float | None = None, ledger=No
         skipped = page.p("Grad-CAM not available: skipped (--no-gradcam).", "note")
         page.add("explanations", "Explanations (Grad-CAM)", skipped)
     ensemble_section(page, run_dirs, competitions[0], ledger)
+    tune_section(page, run_dirs)  # only for trials of a `kit tune` search
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, page.render().encode("utf-8"))
     return out
