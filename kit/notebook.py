@@ -7,6 +7,10 @@ writes only under ``/kaggle/working``: the store, the run folder, the submission
 put the kit bundle on ``sys.path`` (the driver that ``kit kernel build`` writes does it) and call ``run``.
 Rerunning skips every finished step, so a notebook restarted after a timeout continues.
 
+A code competition's notebook trains nothing: ``predict`` takes a run trained elsewhere (packed as a dataset by
+``kit kernel build --inference``), ingests the attached competition's files and writes the same
+``/kaggle/working/submission.csv`` (``kit.infer.code_submission``), with no internet.
+
 Example:
     >>> import kit.notebook
     >>> csv = kit.notebook.run("pcam", max_minutes=540)  # doctest: +SKIP
@@ -22,7 +26,7 @@ from pathlib import Path
 
 from kit import paths
 
-__all__ = ["run"]
+__all__ = ["run", "predict"]
 
 
 def _keep_library_caches_in(working: Path) -> None:
@@ -86,3 +90,20 @@ def run(
     shutil.copyfile(csv, final)
     print(f"submission: {final} (a copy of {csv})")
     return final
+
+
+def predict(bundle, raw=None, tta: str | None = None, workers: int | None = None) -> Path:
+    """Inference only: predict the competition's test files with the run packed in ``bundle`` (the attached
+    dataset's folder, ``/kaggle/input/<bundle>``); return the path of ``submission.csv``.
+
+    Args:
+        bundle: folder holding the run bundle (``kit_run.zip``, or the ``kit_run`` folder Kaggle unpacks it to).
+        raw: the competition's files (default: ``kit.paths.default_raw``, on Kaggle the attached input).
+        tta: override the run's ``predict.tta``.
+        workers: processes decoding at ingest (default: every core).
+    """
+    working = paths.working_dir()
+    _keep_library_caches_in(working)
+    from kit.infer.code_submission import predict_bundle
+
+    return predict_bundle(bundle, raw=raw, out=working / "submission.csv", workers=workers, tta=tta)

@@ -2,7 +2,8 @@
 
 The server speaks the endpoints kit uses: ``POST /api/v1/competitions.CompetitionApiService/<Method>`` with camelCase
 JSON (ListDataFiles, DownloadDataFiles -> 302 to a file with Range support, StartSubmissionUpload, CreateSubmission,
-ListSubmissions, GetLeaderboard), the upload ``PUT`` to the URL StartSubmissionUpload returned, and
+CreateCodeSubmission (a notebook version's output; ``code_submissions`` keeps each request), ListSubmissions,
+GetLeaderboard), the upload ``PUT`` to the URL StartSubmissionUpload returned, and
 ``security.OAuthService/IntrospectToken``. The client reaches it unchanged: ``KAGGLE_API_ENVIRONMENT=LOCALHOST``
 sends its requests to http://localhost/api/v1 and ``HTTP_PROXY`` routes them to this server's port (it answers
 absolute-URI proxy requests itself). Failures are injected per method with `FakeKaggle.fail`.
@@ -92,6 +93,7 @@ class FakeKaggle:
         self.uploads: dict[str, dict] = {}
         self.datasets: dict[str, list[dict]] = {}  # "owner/slug" -> versions, each {"files": {name: bytes}}
         self.kernels: list[dict] = []  # every SaveKernel request body
+        self.code_submissions: list[dict] = []  # every accepted CreateCodeSubmission request body
         self.calls: list[str] = []
         self.ranges: list[str | None] = []
         self.daily_limit = 5
@@ -239,6 +241,19 @@ class FakeKaggle:
                 return 400, {"code": 400, "message": _LIMIT_MESSAGE.format(n=self.daily_limit)}
             sub = self.add_submission(slug, upload["fileName"], body.get("submissionDescription", ""))
             sub["data"] = upload["data"]
+            return 200, {"message": "Successfully submitted to Histopathologic Cancer Detection", "ref": sub["ref"]}
+        if method == "CreateCodeSubmission":
+            if not body.get("kernelOwner") or not body.get("kernelSlug"):
+                return 400, {"code": 400, "message": "A kernel owner and slug are required"}
+            today = _utcnow().date()
+            if sum(s["date"].date() == today for s in self.submissions[slug]) >= self.daily_limit:
+                return 400, {"code": 400, "message": _LIMIT_MESSAGE.format(n=self.daily_limit)}
+            sub = self.add_submission(
+                slug, body.get("fileName") or "submission.csv", body.get("submissionDescription", "")
+            )
+            sub["kernel"] = f"{body['kernelOwner']}/{body['kernelSlug']}"
+            sub["version"] = body.get("kernelVersion")
+            self.code_submissions.append(body)
             return 200, {"message": "Successfully submitted to Histopathologic Cancer Detection", "ref": sub["ref"]}
         if method == "ListSubmissions":
             page, size = int(body.get("page") or 1), int(body.get("pageSize") or 20)

@@ -94,6 +94,8 @@ class Adapter:
         fit: how a decoded image becomes ``image_shape``: "exact" (must already match), "stretch", "crop"
             (centre square, then resize) or "pad" (letterbox); resizing uses area interpolation.
         kind: "competition" (download and submit through Kaggle) or "dataset" (a Kaggle dataset: no submissions).
+        code_competition: a Kaggle code competition (only for kind "competition"): submissions are a notebook's
+            output, not an uploaded CSV (``kit kernel build --inference``, then ``kit submit NAME --kernel``).
         exclude: glob patterns (``fnmatch``, case-sensitive, on the file name) of files that lie beside the images
             but are not images to classify, e.g. ``("*_mask.png", "*_mask_*.png")`` for segmentation masks; they are
             listed in ``Listing.skipped`` with ``exclude_reason``, never ingested nor quarantined.
@@ -128,6 +130,7 @@ class Adapter:
     class_columns: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     exclude_reason: str = "file beside the images"
+    code_competition: bool = False
 
     def __post_init__(self):
         for field in ("train_dir", "test_dir"):
@@ -156,6 +159,11 @@ class Adapter:
             raise KitError(
                 f"adapter {self.name!r}: expected kind 'competition' or 'dataset', got {self.kind!r}. "
                 "Fix: correct the adapter's declaration."
+            )
+        if self.code_competition and self.kind != "competition":
+            raise KitError(
+                f"adapter {self.name!r}: expected code_competition only for kind 'competition', got kind "
+                f"{self.kind!r} (a Kaggle dataset takes no submissions). Fix: drop code_competition=True."
             )
         try:
             self.file_stem.format(id="7", n=7)

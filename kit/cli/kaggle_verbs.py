@@ -46,6 +46,9 @@ def _cmd_kernel(args) -> None:
                 "expected a competition after `kit kernel build`, got none. Fix: name one, e.g. "
                 "`kit kernel build pcam`."
             )
+        if args.inference:
+            _build_inference(args)
+            return
         bundle = build_kernel(
             args.competition,
             out=args.dir,
@@ -67,6 +70,24 @@ def _cmd_kernel(args) -> None:
         )
 
 
+def _build_inference(args) -> None:
+    from kit.kaggle.inference_kernel import build_inference_kernel
+
+    bundle = build_inference_kernel(
+        args.competition,
+        args.inference,
+        out=args.dir,
+        user=args.user,
+        bundle=None if args.bundle == "kit-bundle" else args.bundle,
+        gpu=not args.no_gpu,
+    )
+    print(
+        f"inference kernel in {bundle.root}: dataset {bundle.dataset_id} (kit + run {args.inference}), kernel "
+        f"{bundle.kernel_id}. Push it with `kit kernel push --dir {bundle.root}`, then "
+        f"`kit submit {args.competition} --kernel {bundle.kernel_id} --version N`."
+    )
+
+
 def _cmd_download(args) -> None:
     from kit.kaggle.download import download_competition
 
@@ -77,20 +98,37 @@ def _cmd_download(args) -> None:
 def _cmd_submit(args) -> None:
     from kit.infer.sidecar import Sidecar
     from kit.kaggle.leaderboard import wait_for_score
-    from kit.kaggle.submit import SubmitContext, submit_csv
+    from kit.kaggle.submit import SubmitContext, submit_csv, submit_kernel
 
-    result = submit_csv(
-        args.competition,
-        args.csv,
-        args.message,
-        dry_run=args.dry_run,
-        plain_message=args.plain_message,
-        context=SubmitContext(raw=args.raw, store=args.store),
-    )
+    if args.kernel:
+        if args.csv or args.dry_run:
+            raise KitError(
+                f"expected a CSV or --kernel, got --kernel {args.kernel} with a CSV or --dry-run. Fix: a code "
+                "competition takes --kernel USER/SLUG --version N; any other takes the CSV."
+            )
+        result = submit_kernel(
+            args.competition, args.kernel, args.version, args.message, plain_message=args.plain_message
+        )
+    elif args.csv is None:
+        raise KitError(
+            "expected a submission CSV (or --kernel USER/SLUG for a code competition), got neither. Fix: "
+            f"`kit submit {args.competition} submissions/{args.competition}/<file>.csv`."
+        )
+    elif args.version is not None:
+        raise KitError(f"expected --version only with --kernel, got --version {args.version}. Fix: add --kernel.")
+    else:
+        result = submit_csv(
+            args.competition,
+            args.csv,
+            args.message,
+            dry_run=args.dry_run,
+            plain_message=args.plain_message,
+            context=SubmitContext(raw=args.raw, store=args.store),
+        )
     if args.wait and result.status == "pending" and result.ref is not None:
         print(f"waiting for Kaggle to score submission {result.ref} (at most {args.wait_minutes:g} min)")
         scored = wait_for_score(args.competition, result.ref, minutes=args.wait_minutes)
-        cv = Sidecar.read(args.csv).cv_score
+        cv = Sidecar.read(args.csv).cv_score if args.csv else None
         public = "none" if scored["public_score"] is None else f"{scored['public_score']:.5f}"
         print(f"public score {public}" + ("" if cv is None else f"  (CV {cv:.5f})"))
 
@@ -151,6 +189,11 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     add_config_options(p, config_file=False, note="; baked into the kernel")
     p.add_argument("--bundle", default="kit-bundle", help="dataset slug of the source bundle")
     p.add_argument("--no-gpu", action="store_true", help="run the kernel on CPU")
+    p.add_argument(
+        "--inference",
+        metavar="RUN_DIR",
+        help="pack this trained run and write an inference-only kernel (code competitions): no training",
+    )
     p.add_argument("-m", "--message", help="version notes for push")
     p.set_defaults(run=_cmd_kernel)
 
@@ -168,7 +211,9 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
         "submit", "validate a submission CSV, upload it to Kaggle and record it in the ledger", _EPILOG["submit"]
     )
     p.add_argument("competition")
-    p.add_argument("csv", metavar="CSV")
+    p.add_argument("csv", metavar="CSV", nargs="?", help="the submission (not with --kernel)")
+    p.add_argument("--kernel", metavar="USER/SLUG", help="code competition: submit this notebook's output")
+    p.add_argument("--version", type=int, help="the notebook version to submit (with --kernel; default latest)")
     p.add_argument("-m", "--message", help="submission description (CV score and runs are appended)")
     p.add_argument("--dry-run", action="store_true", help="validate and record, do not upload")
     p.add_argument("--plain-message", action="store_true", help="send MESSAGE as is, without CV score and runs")

@@ -292,6 +292,64 @@ class Kaggle:
 
         return self._retrying(what, create, recover=created_already)
 
+    def submit_kernel(
+        self, slug: str, kernel: str, version: int | None, description: str, file_name: str = "submission.csv"
+    ) -> dict:
+        """Submit the output ``file_name`` of notebook ``kernel`` (``owner/slug``; ``version`` None: its latest) to
+        the code competition ``slug``, as ``kaggle competitions submit -k KERNEL -v N -f FILE`` does; returns
+        ``{"ref", "message", "recovered"}``.
+
+        Retried like `submit`: before each retry our submissions are listed, and one newer than the first try with
+        the same file name and description is taken as this one (only the reply was lost), never submitted twice.
+
+        Raises:
+            KaggleApiError: as `submit`.
+        """
+        what = f"submitting notebook {kernel}" + (f" version {version}" if version else "") + f" to {slug}"
+        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - MATCH_SLACK
+        try:
+            known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
+        except KaggleApiError as e:
+            if not e.transient:
+                raise
+            known = None
+
+        def create() -> dict:
+            with contextlib.redirect_stdout(io.StringIO()):
+                response = self.api.competition_submit_code(
+                    file_name, description, slug, kernel=kernel, kernel_version=version, quiet=True
+                )
+            message, ref = getattr(response, "message", "") or "", getattr(response, "ref", None)
+            if ref or message.lower().startswith("successfully"):
+                return {"ref": int(ref or 0) or None, "message": message, "recovered": False}
+            kind = "limit" if LIMIT_PATTERN.search(message) else "rejected"
+            raise KaggleApiError(
+                f"{what}: Kaggle did not accept the submission: {message!r}. Fix: read Kaggle's message (did that "
+                f"version run to the end and write {file_name}?).",
+                kind,
+            )
+
+        def created_already() -> dict | None:
+            try:
+                found = self._find_created(slug, file_name, description, since, known)
+            except KaggleApiError as e:
+                raise KaggleApiError(
+                    f"{what}: the last try may have reached Kaggle, and checking our submissions failed too "
+                    f"(HTTP {e.status or 'no answer'}). Fix: list our submissions before submitting again, to "
+                    "avoid a duplicate.",
+                    "unconfirmed",
+                    e.status,
+                ) from e
+            if found is None:
+                return None
+            return {
+                "ref": found["ref"],
+                "message": "submitted (reply was lost; found in our submissions)",
+                "recovered": True,
+            }
+
+        return self._retrying(what, create, recover=created_already)
+
     def leaderboard(self, slug: str, page_size: int = 200, max_pages: int = 100) -> list[dict]:
         """The public leaderboard in rank order: ``[{"team_id", "team_name", "score", "date"}]``."""
         from kagglesdk.competitions.types.competition_api_service import ApiGetLeaderboardRequest

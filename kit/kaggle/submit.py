@@ -4,6 +4,12 @@ The CSV is checked against the competition's test ids before any network call, c
 was already submitted, uploaded through the client (`kit.kaggle.client.Kaggle.submit`, with kit's retries), and each
 outcome gets a ledger row: invalid, dry_run, failed or pending. The CSV itself is never changed.
 
+A code competition (``Adapter.code_competition``) takes no CSV: `submit_kernel` submits a notebook version's
+output instead (``kit submit NAME --kernel USER/SLUG --version N``). Its ledger row uses the same columns: ``file``
+is ``kernel:USER/SLUG@vN`` (``@latest`` without a version), ``sha256`` is empty (Kaggle makes the CSV), ``runs`` and
+``cv_score`` come from the ``inference.json`` that ``kit kernel build --inference`` wrote (when it names that
+kernel), and the status and scores follow as for a CSV (``kit leaderboard NAME --sync``).
+
 Example:
     >>> from kit.kaggle.submit import submit_csv
     >>> submit_csv("pcam", "submissions/pcam/x.csv", "first try", dry_run=True)  # doctest: +SKIP
@@ -36,6 +42,8 @@ __all__ = [
     "SubmitContext",
     "SubmitResult",
     "submit_csv",
+    "submit_kernel",
+    "kernel_file",
     "submission_message",
     "expected_test_ids",
     "validate_csv",
@@ -228,6 +236,12 @@ def submit_csv(
     """
     adapter, csv = get_adapter(name), Path(csv)
     slug = competition_slug(adapter, "submit", f"The predictions are in {csv}.")
+    if adapter.code_competition:
+        raise KitError(
+            f"{name} ({slug}) is a code competition: Kaggle scores a notebook's output, not an uploaded CSV "
+            f"({csv}). Fix: `kit kernel build {name} --inference RUN_DIR`, `kit kernel push`, then "
+            f"`kit submit {name} --kernel USER/SLUG --version N`."
+        )
     if not csv.is_file():
         raise KitError(f"expected a submission CSV at {csv}, found none. Fix: pass the path `kit ensemble` printed.")
     context = context or SubmitContext()
@@ -280,5 +294,96 @@ def submit_csv(
     print(
         f"submitted {csv.name} to {slug} (ref {sent['ref']}): {sent['message']}. "
         f"`kit leaderboard {name} --sync` fetches its score."
+    )
+    return SubmitResult("pending", row, sent["ref"], text)
+
+
+def kernel_file(kernel: str, version: int | None) -> str:
+    """The ledger's ``file`` of a notebook submission.
+
+    Example:
+        >>> kernel_file("me/kit-pcam-inference", 3)
+        'kernel:me/kit-pcam-inference@v3'
+    """
+    return f"kernel:{kernel}@" + (f"v{version}" if version is not None else "latest")
+
+
+def _check_kernel(kernel: str, version: int | None) -> None:
+    owner, _, slug = str(kernel).partition("/")
+    if not owner or not slug or "/" in slug:
+        raise KitError(
+            f"expected --kernel as USER/SLUG (the notebook's id), got {kernel!r}. Fix: e.g. "
+            "--kernel me/kit-pcam-inference (`kit kernel push` prints it)."
+        )
+    if version is not None and (isinstance(version, bool) or int(version) < 1):
+        raise KitError(f"expected --version a notebook version >= 1, got {version!r}. Fix: e.g. --version 1.")
+
+
+def submit_kernel(
+    name: str,
+    kernel: str,
+    version: int | None = None,
+    message: str | None = None,
+    *,
+    file_name: str = "submission.csv",
+    plain_message: bool = False,
+    inference_dir="build/kernel",
+    ledger: Ledger | str | Path | None = None,
+    kaggle: Kaggle | None = None,
+) -> SubmitResult:
+    """Submit the output ``file_name`` of notebook ``kernel`` (``USER/SLUG``) version ``version`` (None: the
+    latest) to the code competition ``name``; record it in the ledger (see the module docstring).
+
+    Args:
+        message: description; the run and CV from ``inference_dir/inference.json`` are appended (when it was built
+            for this kernel) unless ``plain_message``.
+        inference_dir: where `kit kernel build --inference` wrote the kernel (its record gives runs and CV).
+
+    Raises:
+        KitError: the competition takes CSV submissions, a malformed kernel id or version, or a failed submission
+            (recorded ``failed``).
+
+    Example:
+        >>> submit_kernel("my-code-comp", "me/kit-my-code-comp-inference", 2).status  # doctest: +SKIP
+        'pending'
+    """
+    from kit.kaggle.inference_kernel import read_inference_record
+
+    adapter = get_adapter(name)
+    slug = competition_slug(adapter, "submit", "Fix: submit a notebook to a competition.")
+    if not adapter.code_competition:
+        raise KitError(
+            f"{name} ({slug}) takes CSV submissions, not a notebook's output (its adapter does not say "
+            f"code_competition=True). Fix: `kit submit {name} CSV` with the file `kit ensemble` wrote."
+        )
+    _check_kernel(kernel, version)
+    version = None if version is None else int(version)
+    record = read_inference_record(inference_dir) or {}
+    if record.get("kernel") != kernel or record.get("competition") != name:
+        record = {}  # built for another notebook: its run and CV say nothing about this one
+    runs = (record["run"],) if record.get("run") else None
+    sidecar = Sidecar(competition=name, runs=runs, cv_score=record.get("cv_score"))
+    text = _describe(sidecar, message, plain_message, kernel_file(kernel, version))
+    ledger = Ledger.open(ledger)
+    row = ledger.add(
+        competition=name,
+        file=kernel_file(kernel, version),
+        message=text,
+        runs=list(sidecar.run_names) if runs else None,
+        cv_score=sidecar.cv_score,
+        status="uploading",
+    )
+    try:
+        sent = (kaggle or Kaggle()).submit_kernel(slug, kernel, version, text, file_name=file_name)
+    except KitError as e:
+        ledger.update(row, status="failed", error=str(e))
+        raise
+    except BaseException as e:  # Ctrl-C or a bug: the row must not stay "uploading"
+        ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
+        raise
+    ledger.update(row, status="pending", kaggle_ref=sent["ref"])
+    print(
+        f"submitted notebook {kernel_file(kernel, version)[7:]} to {slug} (ref {sent['ref']}): {sent['message']}. "
+        f"Kaggle reruns it on the hidden test set; `kit leaderboard {name} --sync` fetches its score."
     )
     return SubmitResult("pending", row, sent["ref"], text)
