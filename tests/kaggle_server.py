@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import datetime
 import email.utils
@@ -93,6 +94,7 @@ class FakeKaggle:
         self.uploads: dict[str, dict] = {}
         self.datasets: dict[str, list[dict]] = {}  # "owner/slug" -> versions, each {"files": {name: bytes}}
         self.kernels: list[dict] = []  # every SaveKernel request body
+        self.kernel_runs: dict[str, dict] = {}  # "owner/slug" -> the latest run, set by finish_kernel
         self.code_submissions: list[dict] = []  # every accepted CreateCodeSubmission request body
         self.calls: list[str] = []
         self.ranges: list[str | None] = []
@@ -156,6 +158,36 @@ class FakeKaggle:
         ``{"status": "COMPLETE", "public": 0.97}`` or ``{"status": "ERROR", "error": "bad header"}``."""
         with self._lock:
             self._next_script = list(steps)
+
+    def finish_kernel(
+        self, ref: str, status: str = "COMPLETE", output: bytes | None = None, log: str = "", failure: str = ""
+    ) -> None:
+        """End the latest run of the kernel ``ref`` ("owner/slug"): its status (COMPLETE, ERROR, RUNNING, ...),
+        Kaggle's failure message, its log, and its output, /kaggle/working as a zip (each member listed as a file)."""
+        with self._lock:
+            self.kernel_runs[ref] = {"status": status, "failure": failure, "log": log, "output": output or b""}
+
+    def _kernel_api(self, method: str, body: dict):
+        """A kernel's latest run: GetKernelSessionStatus, ListKernelSessionOutput (files served by GET)."""
+        ref = f"{body.get('userName')}/{body.get('kernelSlug')}"
+        run = self.kernel_runs.get(ref)
+        if run is None:
+            return 404, {"code": 404, "message": f"Kernel '{ref}' not found"}
+        if method == "GetKernelSessionStatus":
+            return 200, {"status": run["status"], "failureMessage": run["failure"]}
+        with zipfile.ZipFile(io.BytesIO(run["output"])) if run["output"] else contextlib.nullcontext() as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()] if zf else []
+        files = [{"fileName": n, "url": f"http://localhost/kernel-output/{ref}/{n}"} for n in names]
+        return 200, {"files": files, "log": run["log"], "nextPageToken": ""}
+
+    def kernel_file(self, path: str) -> bytes | None:
+        """The output file ``owner/slug/<name>`` of a kernel's latest run, or None."""
+        owner, slug, name = path.split("/", 2)
+        run = self.kernel_runs.get(f"{owner}/{slug}")
+        if run is None or not run["output"]:
+            return None
+        with zipfile.ZipFile(io.BytesIO(run["output"])) as zf:
+            return zf.read(name) if name in zf.namelist() else None
 
     def score_all(self, slug: str, public: list[float], private: list[float] | None = None) -> None:
         """Mark the submissions complete with these scores, oldest first."""
@@ -222,6 +254,8 @@ class FakeKaggle:
         answer = self._dataset_api(method, body)
         if answer is not None:
             return answer
+        if method in ("GetKernelSessionStatus", "ListKernelSessionOutput"):
+            return self._kernel_api(method, body)
         if slug not in self.archives:
             return 404, {"code": 404, "message": f"Competition '{slug}' not found"}
         if method == "ListDataFiles":
@@ -351,6 +385,10 @@ class FakeKaggle:
                 self._send(200, b"{}")
 
             def do_GET(self):
+                if urlsplit(self.path).path.startswith("/kernel-output/"):  # a kernel's output file
+                    server.calls.append("KernelFile")
+                    data = server.kernel_file(urlsplit(self.path).path[len("/kernel-output/") :])
+                    return self._send(404, b"{}") if data is None else self._send(200, data, ctype="text/plain")
                 slug = urlsplit(self.path).path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
                 server.calls.append("File")
                 server.ranges.append(self.headers.get("Range"))

@@ -38,8 +38,16 @@ def upload_once(competition: str, csv, message: str | None) -> None:
 
 
 def _cmd_kernel(args) -> None:
+    from kit.kaggle.fold_kernels import MANIFEST
     from kit.kaggle.kernels import build_kernel, push_kernel
 
+    if (
+        args.action in ("status", "pull")
+        or args.folds
+        or (args.action == "push" and (Path(args.dir) / MANIFEST).exists())
+    ):
+        _cmd_fold_kernels(args)
+        return
     if args.action == "build":
         if not args.competition:
             raise KitError(
@@ -63,11 +71,46 @@ def _cmd_kernel(args) -> None:
             f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`."
         )
     else:
-        result = push_kernel(args.dir, notes=args.message or "kit bundle")
+        result = push_kernel(args.dir, notes=args.message or "kit bundle", resume=args.resume)
         print(
             f"pushed dataset {result['dataset']} and kernel {result['kernel']} (version {result['version']}): "
             f"{result['kernel_url'] or ''}"
         )
+
+
+def _cmd_fold_kernels(args) -> None:
+    """kernel build|push --folds (one kernel per fold group), kernel status, kernel pull RUN_DIR."""
+    from kit.kaggle import fold_kernels
+
+    if args.action == "status":
+        for k in fold_kernels.kernel_statuses(args.dir):
+            failure = f"  {k['failure']}" if k["failure"] else ""
+            print(f"{k['id']}  folds {','.join(map(str, k['folds']))}  {k['status']}{failure}")
+        return
+    if args.action == "pull":
+        print(fold_kernels.pull_fold_kernels(args.competition, args.dir, store=args.store).text())
+        return
+    if args.folds:
+        if not args.competition:
+            raise KitError(
+                f"expected a competition before --folds, got none. Fix: e.g. `kit kernel {args.action} pcam "
+                "--folds 0,1 --folds 2,3 --folds 4`."
+            )
+        manifest = fold_kernels.build_fold_kernels(
+            args.competition,
+            args.folds,
+            out=args.dir,
+            user=args.user,
+            max_minutes=args.max_minutes,
+            overrides=args.set,
+            bundle=args.bundle,
+            gpu=not args.no_gpu,
+        )
+        ids = ", ".join(k["id"] for k in manifest["kernels"])
+        print(f"config {manifest['config_hash']}: {len(manifest['kernels'])} fold kernels in {args.dir}: {ids}")
+    if args.action == "push":
+        for r in fold_kernels.push_fold_kernels(args.dir, notes=args.message or "kit bundle", resume=args.resume):
+            print(f"pushed {r['kernel']} (folds {r['folds']}, version {r['version']}): {r['kernel_url'] or ''}")
 
 
 def _build_inference(args) -> None:
@@ -152,7 +195,10 @@ _EPILOG = {
     "kernel": "examples:\n  kit kernel build pcam --user me --max-minutes 540   # or: make kernel\n"
     "  kit kernel build pcam --set model.backbone=densenet169 --set "
     "model.weights=/kaggle/input/keras-weights/densenet169_notop.h5\n"
-    "  kit kernel push --dir build/kernel\n\n"
+    "  kit kernel push --dir build/kernel\n"
+    "  kit kernel push pcam --folds 0,1 --folds 2,3 --folds 4   # one kernel per fold group, same config\n"
+    "  kit kernel status; kit kernel pull runs/pcam/merged     # merge the finished folds into one run\n"
+    "  kit kernel push --resume                                 # continue from the previous version's output\n\n"
     "Attach the competition and the bundle dataset; the driver writes /kaggle/working/submission.csv.",
     "download": "examples:\n  kit download pcam                    # -> data/pcam/raw\n"
     "  kit download pcam --data-dir /mnt/big  # -> /mnt/big/pcam/raw\n\n"
@@ -181,8 +227,13 @@ def add_kaggle_verbs(verbs, make_parser) -> None:
     p = make_parser(
         "kernel", "build a Kaggle kernel bundle (source dataset + driver script), or push it", _EPILOG["kernel"]
     )
-    p.add_argument("action", choices=["build", "push"])
-    p.add_argument("competition", nargs="?", help="competition to run (build)")
+    p.add_argument("action", choices=["build", "push", "status", "pull"])
+    p.add_argument("competition", nargs="?", help="competition to run (build, push --folds); RUN_DIR for pull")
+    p.add_argument(
+        "--folds", action="append", metavar="0,1", help="one kernel per fold group (repeat); the same config in each"
+    )
+    p.add_argument("--resume", action="store_true", help="push: attach the previous version's output and continue")
+    p.add_argument("--store", help="pull: the local store, to summarise the merged run (oof.csv) for kit predict")
     p.add_argument("--dir", default="build/kernel", help="bundle folder (default build/kernel)")
     p.add_argument("--user", help="Kaggle username for the ids (default: from the credentials)")
     p.add_argument("--max-minutes", type=float, default=540, help="training budget in the kernel (default 540)")

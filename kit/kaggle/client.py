@@ -292,6 +292,32 @@ class Kaggle:
 
         return self._retrying(what, create, recover=created_already)
 
+    def kernel_status(self, kernel: str) -> dict:
+        """The status of the kernel's latest run: ``{"status": "queued"|"running"|"complete"|"error"|...,
+        "failure": Kaggle's failure message ("" when none)}``."""
+        answer = self.call(f"reading the status of the kernel {kernel}", "kernels_status", kernel)
+        status = getattr(answer, "status", None)
+        return {
+            "status": status.name.lower() if status is not None else None,
+            "failure": getattr(answer, "failure_message", "") or "",
+        }
+
+    def kernel_output(self, kernel: str, folder, file_pattern: str | None = None) -> dict:
+        """Download the output of the kernel's latest run into ``folder`` (only files whose path matches
+        ``file_pattern``, a regular expression); returns ``{"files": [paths], "log": path of its log or None}``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        slug = kernel.rsplit("/", 1)[-1]
+
+        def fetch():
+            with contextlib.redirect_stdout(io.StringIO()):
+                files, _ = self.api.kernels_output(kernel, str(folder), file_pattern=file_pattern, force=True)
+            return files
+
+        files = self._retrying(f"downloading the output of the kernel {kernel}", fetch)
+        log = folder / f"{slug}.log"
+        return {"files": [Path(f) for f in files if Path(f) != log], "log": log if log.is_file() else None}
+
     def submit_kernel(
         self, slug: str, kernel: str, version: int | None, description: str, file_name: str = "submission.csv"
     ) -> dict:

@@ -30,7 +30,16 @@ from kit.config import resolve_config
 from kit.errors import KitError
 from kit.files import write_json
 
-__all__ = ["KernelBundle", "build_kernel", "push_kernel", "DRIVER_TEMPLATE"]
+__all__ = [
+    "KernelBundle",
+    "build_kernel",
+    "push_kernel",
+    "push_bundle",
+    "push_notebook",
+    "attach_previous",
+    "DRIVER_TEMPLATE",
+    "FOLD_DRIVER_TEMPLATE",
+]
 
 _PACKAGES = ("kit", "competitions")
 PLACEHOLDER = "your-kaggle-username"
@@ -45,7 +54,29 @@ sys.path[:0] = sorted(glob.glob(f"{{ROOT}}/input/{bundle}/kit_src*"))  # the zip
 import kit.notebook
 
 if __name__ == "__main__":  # ingest workers re-import this file when processes are spawned
+    import kit.kaggle.fold_kernels  # the previous version's run folder, when attached (`kit kernel push --resume`)
+
+    kit.kaggle.fold_kernels.restore_run({kernel_slug!r}, {competition!r}, {run_name!r})
     kit.notebook.run({competition!r}, max_minutes={max_minutes!r}, overrides={overrides!r}, run_name={run_name!r})
+'''
+
+FOLD_DRIVER_TEMPLATE = '''\
+"""kit on Kaggle: {competition}, folds {folds} of config {config_hash} -> /kaggle/working/runs/{competition}/{run_name}
+(written by `kit kernel build --folds`; `kit kernel pull` merges the fold groups' run folders)."""
+import glob, os, sys
+
+ROOT = os.environ.get("KIT_KAGGLE_ROOT", "/kaggle")
+sys.path[:0] = sorted(glob.glob(f"{{ROOT}}/input/{bundle}/kit_src*"))  # the zip, or the folder Kaggle unpacked it to
+import kit.kaggle.fold_kernels
+
+CONFIG_HASH = {config_hash!r}  # kit.kaggle.fold_kernels.config_hash of the resolved config: the same in every group
+
+if __name__ == "__main__":  # ingest workers re-import this file when processes are spawned
+    kit.kaggle.fold_kernels.restore_run({kernel_slug!r}, {competition!r}, {run_name!r})
+    kit.kaggle.fold_kernels.run_fold_group(
+        {competition!r}, folds={folds!r}, max_minutes={max_minutes!r}, overrides={overrides!r},
+        run_name={run_name!r}, expected_hash=CONFIG_HASH,
+    )
 '''
 
 
@@ -104,23 +135,32 @@ def build_kernel(
     bundle: str = "kit-bundle",
     gpu: bool = True,
     run_name: str = "kernel",
+    folds: list[int] | None = None,
+    slug: str | None = None,
+    notebook: str = "notebook",
+    resume: bool = False,
 ) -> KernelBundle:
-    """Write the dataset bundle and the kernel (see the module docstring); returns where they are."""
+    """Write the dataset bundle and the kernel (see the module docstring); returns where they are.
+
+    With ``folds`` the driver trains only those folds (``kit.kaggle.fold_kernels.run_fold_group``) into
+    ``runs/<competition>/<run_name>``, in the kernel ``slug`` written to ``root/<notebook>``; ``resume`` attaches
+    the kernel's previous version (its output) so the driver continues its run folder.
+    """
     adapter = get_adapter(competition)
     if adapter.kind != "competition":
         raise KitError(
             f"{competition} is a Kaggle dataset ({adapter.slug}), not a competition; a kernel here "
             "attaches a competition. Fix: run kit.notebook.run in a notebook with the dataset attached."
         )
-    resolve_config(competition, overrides=list(overrides))  # a typo fails here, not hours later on Kaggle
+    cfg = resolve_config(competition, overrides=list(overrides))  # a typo fails here, not hours later on Kaggle
     user = _username(user)
     root = Path(out)
-    dataset_dir, notebook_dir = root / "dataset", root / "notebook"
+    dataset_dir, notebook_dir = root / "dataset", root / notebook
     for folder in (dataset_dir, notebook_dir):
         folder.mkdir(parents=True, exist_ok=True)
     if _zip_sources(dataset_dir / "kit_src.zip") == 0:
         raise KitError(f"found no kit sources under {_SOURCE_ROOT}. Fix: build from a kit checkout.")
-    dataset_id, kernel_slug = f"{user}/{bundle}", f"kit-{competition}"
+    dataset_id, kernel_slug = f"{user}/{bundle}", slug or f"kit-{competition}"
     write_json(
         dataset_dir / "dataset-metadata.json",
         {
@@ -131,16 +171,27 @@ def build_kernel(
         },
     )
     code_file = f"kit_{competition.replace('-', '_')}.py"
-    driver = DRIVER_TEMPLATE.format(
-        competition=competition, bundle=bundle, max_minutes=max_minutes, overrides=list(overrides), run_name=run_name
+    fields = dict(
+        competition=competition,
+        bundle=bundle,
+        max_minutes=max_minutes,
+        overrides=list(overrides),
+        run_name=run_name,
+        kernel_slug=kernel_slug,
     )
+    if folds is None:
+        driver = DRIVER_TEMPLATE.format(**fields)
+    else:
+        from kit.kaggle.fold_kernels import config_hash
+
+        driver = FOLD_DRIVER_TEMPLATE.format(**fields, folds=list(folds), config_hash=config_hash(cfg))
     (notebook_dir / code_file).write_text(driver)
     kernel_id = f"{user}/{kernel_slug}"
     write_json(
         notebook_dir / "kernel-metadata.json",
         {
             "id": kernel_id,
-            "title": f"kit {competition}",
+            "title": kernel_slug if folds is not None else f"kit {competition}",  # title -> slug on Kaggle
             "code_file": code_file,
             "language": "python",
             "kernel_type": "script",
@@ -150,31 +201,49 @@ def build_kernel(
             "enable_internet": False,
             "dataset_sources": [dataset_id],
             "competition_sources": [adapter.slug],
-            "kernel_sources": [],
+            "kernel_sources": [kernel_id] if resume else [],  # the previous version's output, read to resume
             "model_sources": [],
         },
     )
     return KernelBundle(root, dataset_dir, notebook_dir, dataset_id, kernel_id)
 
 
-def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -> dict:
-    """Upload ``folder``'s bundle (new version, or new private dataset) and push its kernel; returns the refs."""
+def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None, resume: bool = False) -> dict:
+    """Upload ``folder``'s bundle (new version, or new private dataset) and push its kernel; returns the refs.
+
+    ``resume`` first attaches the kernel's previous version (`attach_previous`), so the driver continues its run.
+    """
     from kit.kaggle.client import Kaggle
-    from kit.kaggle.errors import KaggleApiError
 
     root = Path(folder)
-    dataset_dir, notebook_dir = root / "dataset", root / "notebook"
-    for needed in (dataset_dir / "dataset-metadata.json", notebook_dir / "kernel-metadata.json"):
-        if not needed.is_file():
-            raise KitError(f"expected {needed}, found nothing. Fix: run `kit kernel build` (or `make kernel`) first.")
+    notebook_dir = root / "notebook"
+    if not (notebook_dir / "kernel-metadata.json").is_file():
+        raise KitError(
+            f"expected {notebook_dir / 'kernel-metadata.json'}, found nothing. Fix: run `kit kernel build` "
+            "(or `make kernel`) first."
+        )
+    client = kaggle or Kaggle(quiet=True)
+    made = push_bundle(root, notes, client)
+    return {**made, **push_notebook(notebook_dir, client, resume=resume)}
+
+
+def push_bundle(folder, notes: str, client) -> dict:
+    """Upload the source bundle in ``folder/dataset`` (a new version, or a new private dataset the first time)."""
+    from kit.kaggle.errors import KaggleApiError
+
+    dataset_dir = Path(folder) / "dataset"
+    if not (dataset_dir / "dataset-metadata.json").is_file():
+        raise KitError(
+            f"expected {dataset_dir / 'dataset-metadata.json'}, found nothing. Fix: run `kit kernel build` "
+            "(or `make kernel`) first."
+        )
     dataset_id = json.loads((dataset_dir / "dataset-metadata.json").read_text())["id"]
     if dataset_id.startswith(f"{PLACEHOLDER}/"):
         raise KitError(
-            f"the bundle in {root} was built without a Kaggle username (ids {dataset_id}). Fix: "
+            f"the bundle in {folder} was built without a Kaggle username (ids {dataset_id}). Fix: "
             "`kit kernel build COMPETITION --user YOUR_NAME` (or `make kernel "
             "KERNEL_FLAGS=--user=YOUR_NAME`)."
         )
-    client = kaggle or Kaggle(quiet=True)
     try:
         made = client.call(
             f"uploading a new version of {dataset_id}",
@@ -196,11 +265,27 @@ def push_kernel(folder="build/kernel", notes: str = "kit bundle", kaggle=None) -
             dir_mode="zip",
         )
     _check(made, f"uploading {dataset_id}")
+    return {"dataset": dataset_id, "dataset_url": getattr(made, "url", None)}
+
+
+def attach_previous(notebook_dir) -> str:
+    """List the kernel itself in its ``kernel_sources``: the next version reads the previous version's output
+    (mounted under /kaggle/input) and continues its run folder. Returns the kernel id."""
+    meta_path = Path(notebook_dir) / "kernel-metadata.json"
+    meta = json.loads(meta_path.read_text())
+    if meta["id"] not in meta.get("kernel_sources", []):
+        meta["kernel_sources"] = [*meta.get("kernel_sources", []), meta["id"]]
+        write_json(meta_path, meta)
+    return meta["id"]
+
+
+def push_notebook(notebook_dir, client, resume: bool = False) -> dict:
+    """Push the kernel in ``notebook_dir`` (a new version; ``resume`` attaches the previous one first)."""
+    if resume:
+        attach_previous(notebook_dir)
     pushed = client.call("pushing the kernel", "kernels_push", str(notebook_dir))
     _check(pushed, "pushing the kernel")
     return {
-        "dataset": dataset_id,
-        "dataset_url": getattr(made, "url", None),
         "kernel": getattr(pushed, "ref", None),
         "kernel_url": getattr(pushed, "url", None),
         "version": getattr(pushed, "version_number", None),
