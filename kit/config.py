@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -42,6 +43,7 @@ __all__ = [
     "SCHEDULES",
     "TTA_MODES",
     "check_tta",
+    "identity_hash",
     "FOLD_AVERAGES",
 ]
 
@@ -340,6 +342,16 @@ def describe(cfg: Config) -> str:
 def identity(cfg: Config) -> str:
     """A stable text of the resolved configuration: equal texts mean the same experiment."""
     return json.dumps(cfg.to_dict(), sort_keys=True)
+
+
+def identity_hash(cfg: Config) -> str:
+    """A short hash of ``identity(cfg)``: names one experiment where the whole text is too long (kernel ids).
+
+    Example:
+        >>> len(identity_hash(Config()))
+        10
+    """
+    return hashlib.sha256(identity(cfg).encode()).hexdigest()[:10]
 
 
 def _parse_value(raw: str):

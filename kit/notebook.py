@@ -29,13 +29,6 @@ from kit import paths
 __all__ = ["run", "predict"]
 
 
-def _keep_library_caches_in(working: Path) -> None:
-    # Keras and matplotlib write settings and font caches under $HOME; in a notebook everything kit causes to be
-    # written stays in the working folder. (Only effective before they are first imported.)
-    os.environ.setdefault("KERAS_HOME", str(working / ".cache" / "keras"))
-    os.environ.setdefault("MPLCONFIGDIR", str(working / ".cache" / "matplotlib"))
-
-
 def run(
     competition: str,
     max_minutes: float | None = None,
@@ -59,7 +52,7 @@ def run(
             core, so a Kaggle GPU machine's 4 cores feed the GPU, not one thread).
     """
     working = paths.working_dir()
-    _keep_library_caches_in(working)
+    paths.keep_library_caches_in(working)
     from kit.ingest.writer import ingest
 
     raw = Path(raw) if raw is not None else paths.default_raw(competition)
@@ -103,7 +96,7 @@ def predict(bundle, raw=None, tta: str | None = None, workers: int | None = None
         workers: processes decoding at ingest (default: every core).
     """
     working = paths.working_dir()
-    _keep_library_caches_in(working)
+    paths.keep_library_caches_in(working)
     from kit.infer.code_submission import predict_bundle
 
     return predict_bundle(bundle, raw=raw, out=working / "submission.csv", workers=workers, tta=tta)

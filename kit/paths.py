@@ -18,7 +18,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["kaggle_root", "working_dir", "data_dir", "runs_dir", "submissions_dir", "default_raw", "default_store"]
+__all__ = [
+    "kaggle_root",
+    "working_dir",
+    "data_dir",
+    "runs_dir",
+    "submissions_dir",
+    "default_raw",
+    "default_store",
+    "keep_library_caches_in",
+]
 
 
 def kaggle_root() -> Path | None:
@@ -36,6 +45,13 @@ def working_dir() -> Path:
     """Where kit writes: ``/kaggle/working`` in a Kaggle notebook, else the current directory."""
     root = kaggle_root()
     return root / "working" if root is not None else Path(".")
+
+
+def keep_library_caches_in(working: Path) -> None:
+    """Point Keras' and matplotlib's settings and font caches (else under $HOME) into ``working``, so in a notebook
+    everything kit causes to be written stays in the working folder. Only effective before they are imported."""
+    os.environ.setdefault("KERAS_HOME", str(Path(working) / ".cache" / "keras"))
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(working) / ".cache" / "matplotlib"))
 
 
 def _under_working(variable: str, name: str) -> Path:

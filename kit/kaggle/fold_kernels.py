@@ -8,13 +8,13 @@
         notebook-folds-2-3/          ...
         fold_kernels.json            competition, config_hash, run_name, k, kernels [{id, folds, dir}]
 
-Every kernel gets the same resolved configuration; its identity hash (``config_hash``) is in each kernel's id and
-title, in each driver, and names the run folder they all train into: ``runs/<competition>/<hash>_<name>``.
-``push_fold_kernels`` uploads the bundle once and pushes every kernel, ``kernel_statuses`` asks Kaggle how each
-run stands, and ``pull_fold_kernels`` downloads each kernel's run folder and merges the finished folds into one
-local run folder (``merge_runs``: the parts must share config.toml's identity and folds.csv). A kernel that
-failed or timed out is named with the tail of its log; the folds it finished are kept, the others reported
-missing. ``kit predict`` and ``kit ensemble`` then work on the merged folder as on a local run.
+Every kernel gets the same resolved configuration; its identity hash (``kit.config.identity_hash``) is in each
+kernel's id and title, in each driver, and names the run folder they all train into:
+``runs/<competition>/<hash>_<name>``. ``push_fold_kernels`` uploads the bundle once and pushes every kernel,
+``kernel_statuses`` asks Kaggle how each run stands, and ``pull_fold_kernels`` downloads each kernel's run folder
+and merges the finished folds into one local run folder (``merge_runs``: the parts must share config.toml's identity
+and folds.csv). A kernel that failed or timed out is named with the tail of its log; the folds it finished are kept,
+the others reported missing. ``kit predict`` and ``kit ensemble`` then work on the merged folder as on a local run.
 
 Resume: a committed kernel starts with an empty /kaggle/working. ``kit kernel push --resume`` lists the kernel
 itself in its ``kernel_sources`` (Kaggle mounts the previous version's output under /kaggle/input) and every
@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -39,12 +38,12 @@ import tempfile
 from pathlib import Path
 
 from kit import paths
+from kit.config import identity, identity_hash, resolve_config
 from kit.errors import KitError
 from kit.files import write_json
 
 __all__ = [
     "MANIFEST",
-    "config_hash",
     "parse_fold_groups",
     "build_fold_kernels",
     "push_fold_kernels",
@@ -61,18 +60,6 @@ __all__ = [
 
 MANIFEST = "fold_kernels.json"
 _FINISHED = ("complete", "error", "cancel_acknowledged")  # a run that will not change any more
-
-
-def config_hash(cfg) -> str:
-    """A short hash of the resolved configuration's identity (``kit.config.identity``): equal for the same experiment.
-
-    Example:
-        >>> len(config_hash(resolve_config("pcam")))  # doctest: +SKIP
-        10
-    """
-    from kit.config import identity
-
-    return hashlib.sha256(identity(cfg).encode()).hexdigest()[:10]
 
 
 def parse_fold_groups(groups, k: int) -> list[list[int]]:
@@ -114,12 +101,11 @@ def build_fold_kernels(
     resume: bool = False,
 ) -> dict:
     """Write the bundle and one kernel per fold group (see the module docstring); returns the manifest."""
-    from kit.config import resolve_config
     from kit.kaggle.kernels import build_kernel
 
     cfg = resolve_config(competition, overrides=list(overrides))
     parsed = parse_fold_groups(groups, cfg.folds.k)
-    digest = config_hash(cfg)
+    digest = identity_hash(cfg)
     run_name = f"{digest}_{cfg.name}"
     kernels = []
     for group in parsed:
@@ -215,13 +201,12 @@ def _folds_table(run):
 
 
 def _check_same(reference, part) -> None:
-    from kit.config import identity
 
     want, got = reference.read_config(), part.read_config()
     if identity(want) != identity(got):
         raise KitError(
-            f"expected every part trained with config {config_hash(want)} ({reference.config_path}), got "
-            f"{config_hash(got)} in {part.path}. Fix: merge only the kernels of one `kit kernel push` (the same "
+            f"expected every part trained with config {identity_hash(want)} ({reference.config_path}), got "
+            f"{identity_hash(got)} in {part.path}. Fix: merge only the kernels of one `kit kernel push` (the same "
             "--set), or push the missing folds again with that config."
         )
     if not part.folds_path.exists() or not reference.folds_path.exists():
@@ -396,13 +381,11 @@ def run_fold_group(
 ) -> Path:
     """In a fold-group kernel: ingest, then train only ``folds`` into ``runs/<competition>/<run_name>``; refuses
     to train when this kit resolves the config to another hash than the one the kernels were built with."""
-    from kit.config import resolve_config
 
     working = paths.working_dir()
-    os.environ.setdefault("KERAS_HOME", str(working / ".cache" / "keras"))
-    os.environ.setdefault("MPLCONFIGDIR", str(working / ".cache" / "matplotlib"))
+    paths.keep_library_caches_in(working)
     cfg = resolve_config(competition, overrides=list(overrides))
-    got = config_hash(cfg)
+    got = identity_hash(cfg)
     if expected_hash is not None and got != expected_hash:
         raise KitError(
             f"expected config {expected_hash} (the one every fold kernel was built with), got {got} from this kit "

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 from kit.adapters.registry import get_adapter
-from kit.config import resolve_config
+from kit.config import identity_hash, resolve_config
 from kit.errors import KitError
 from kit.files import write_json
 
@@ -69,7 +69,7 @@ ROOT = os.environ.get("KIT_KAGGLE_ROOT", "/kaggle")
 sys.path[:0] = sorted(glob.glob(f"{{ROOT}}/input/{bundle}/kit_src*"))  # the zip, or the folder Kaggle unpacked it to
 import kit.kaggle.fold_kernels
 
-CONFIG_HASH = {config_hash!r}  # kit.kaggle.fold_kernels.config_hash of the resolved config: the same in every group
+CONFIG_HASH = {config_hash!r}  # kit.config.identity_hash of the resolved config: the same in every group
 
 if __name__ == "__main__":  # ingest workers re-import this file when processes are spawned
     kit.kaggle.fold_kernels.restore_run({kernel_slug!r}, {competition!r}, {run_name!r})
@@ -182,9 +182,7 @@ def build_kernel(
     if folds is None:
         driver = DRIVER_TEMPLATE.format(**fields)
     else:
-        from kit.kaggle.fold_kernels import config_hash
-
-        driver = FOLD_DRIVER_TEMPLATE.format(**fields, folds=list(folds), config_hash=config_hash(cfg))
+        driver = FOLD_DRIVER_TEMPLATE.format(**fields, folds=list(folds), config_hash=identity_hash(cfg))
     (notebook_dir / code_file).write_text(driver)
     kernel_id = f"{user}/{kernel_slug}"
     write_json(

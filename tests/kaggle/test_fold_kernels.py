@@ -9,15 +9,15 @@ import pytest
 from conftest import TINY_RECIPE
 from kaggle_server import USERNAME, kaggle_env, run_cli, zip_folder  # noqa: F401  (kaggle_env is a fixture)
 
-from kit.config import resolve_config
+from kit.config import identity_hash, resolve_config
 from kit.errors import KitError
 from kit.kaggle.fold_kernels import (
     build_fold_kernels,
-    config_hash,
     merge_runs,
     parse_fold_groups,
     read_manifest,
     restore_run,
+    run_fold_group,
 )
 from kit.run import RunFolder
 
@@ -47,7 +47,7 @@ def test_push_one_kernel_per_fold_group_with_one_config(kaggle_env, tmp_path):
     argv = ["kernel", "push", "pcam", "--folds", "0", "--folds", "1", "--folds", "2", "--dir", str(out)]
     assert run_cli(argv + ["--user", USERNAME] + _set_flags(RECIPE)) == 0
     server = kaggle_env.server
-    digest = config_hash(resolve_config("pcam", overrides=RECIPE))
+    digest = identity_hash(resolve_config("pcam", overrides=RECIPE))
     assert len(server.datasets[f"{USERNAME}/kit-bundle"]) == 1  # the bundle uploaded once
     bodies = server.kernels
     assert len(bodies) == 3
@@ -177,3 +177,19 @@ def test_pull_merges_the_finished_kernels_and_names_the_failed_one(kaggle_env, t
     assert result.folds == [0, 1] and len(result.test_pred) == 48
     assert (merged / "test_pred.csv").exists()
     assert kaggle_env.key not in _files_text(merged) + _files_text(out)
+
+
+@pytest.mark.slow
+def test_a_fold_group_kernel_trains_only_its_folds_in_a_kaggle_tree(synth_pcam_master, tmp_path, monkeypatch):
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(synth_pcam_master, kaggle / "input" / "histopathologic-cancer-detection")
+    (kaggle / "working").mkdir()
+    monkeypatch.setenv("KIT_KAGGLE_ROOT", str(kaggle))
+    overrides = RECIPE
+    with pytest.raises(KitError, match="expected config 0000000000 .* got "):
+        run_fold_group("pcam", [1], overrides=overrides, expected_hash="0000000000")
+    wanted = identity_hash(resolve_config("pcam", overrides=overrides))
+    run = RunFolder(run_fold_group("pcam", [1], overrides=overrides, run_name="part", expected_hash=wanted))
+    assert run.path == kaggle / "working" / "runs" / "pcam" / "part"
+    assert [f for f in range(3) if run.fold(f).is_done()] == [1]  # only its group; the others stay to other kernels
+    assert run.read_metrics().missing_folds == [0, 2]
