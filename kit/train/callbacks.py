@@ -24,6 +24,7 @@ from kit.run import FoldFolder, FoldState
 __all__ = [
     "ValidationScore",
     "CosineTimeSchedule",
+    "TimeCosineSchedule",
     "PlateauSchedule",
     "ResumeCheckpoint",
     "GlobalDeadline",
@@ -39,7 +40,8 @@ class ValidationScore(keras.callbacks.Callback):
 
     Adds ``val_score`` and ``val_loss`` (log loss) to the epoch logs (NaN on epochs it skips), so later callbacks
     see them. With an optimizer that keeps an EMA of the weights (``use_ema``) the EMA weights are scored and
-    saved; the training weights are put back afterwards.
+    saved; the training weights are put back afterwards. Under mixed precision Keras wraps the optimizer in a
+    ``LossScaleOptimizer`` whose own ``use_ema`` is False: the wrapped optimizer's setting counts.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class ValidationScore(keras.callbacks.Callback):
         final = self.model.stop_training or epoch + 1 == self.last_epoch
         if (epoch + 1) % self.every and not final:
             return
-        use_ema = getattr(getattr(self.model, "optimizer", None), "use_ema", False)
+        use_ema = getattr(inner_optimizer(getattr(self.model, "optimizer", None)), "use_ema", False)
         ema = keras.callbacks.SwapEMAWeights() if use_ema else None
         if ema is not None:
             ema.set_model(self.model)
@@ -94,34 +96,153 @@ def schedule_factor(progress: float, step: int, warmup_steps: int) -> float:
     return warm * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
+def inner_optimizer(optimizer):
+    """The optimizer that holds the settings, EMA and LR: the wrapped one of a ``LossScaleOptimizer``
+    (``mixed_float16``), else ``optimizer`` itself."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+@keras.saving.register_keras_serializable(package="kit")
+class TimeCosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The LR that ``CosineTimeSchedule`` drives, evaluated by the optimizer itself from its iteration count (no
+    assignment from Python per step): ``base_lr * schedule_factor(progress, step, warmup_steps)`` with
+    ``step = iterations + offset`` (the fold's step: a fine-tuning phase starts a new optimizer) and ``progress``
+    going linearly from ``start_progress`` at ``start_step`` to 1 at ``end_step``. ``CosineTimeSchedule`` moves
+    the last three (variables, so a traced train step sees them) only rarely, as its estimate of the steps left in
+    the fold's time share changes; they travel in the config, so ``last.keras`` reloads the curve where it was.
+
+    Example:
+        >>> s = TimeCosineSchedule(1.0, warmup_steps=0, end_step=100)
+        >>> round(float(s(50)), 3)
+        0.5
+    """
+
+    def __init__(self, base_lr, warmup_steps, end_step, offset=0, start_step=0, start_progress=0.0):
+        self.base_lr, self.warmup_steps = float(base_lr), int(warmup_steps)
+        values = dict(end_step=end_step, offset=offset, start_step=start_step, start_progress=start_progress)
+        self._vars = {k: keras.Variable(float(v), dtype="float32", trainable=False, name=k) for k, v in values.items()}
+
+    def __call__(self, iterations):
+        ops, v = keras.ops, self._vars
+        step = ops.cast(iterations, "float32") + v["offset"]
+        warm = ops.minimum(1.0, (step + 1.0) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
+        span = ops.maximum(v["end_step"] - v["start_step"], 1.0)
+        done = ops.clip((step - v["start_step"]) / span, 0.0, 1.0)
+        progress = ops.clip(v["start_progress"] + (1.0 - v["start_progress"]) * done, 0.0, 1.0)
+        return self.base_lr * warm * 0.5 * (1.0 + ops.cos(math.pi * progress))
+
+    def values(self) -> dict:
+        """``end_step``, ``offset``, ``start_step`` and ``start_progress`` as floats."""
+        return {k: float(keras.ops.convert_to_numpy(v)) for k, v in self._vars.items()}
+
+    def assign(self, **values) -> None:
+        for k, value in values.items():
+            self._vars[k].assign(float(value))
+
+    def progress(self, step: int, values: dict | None = None) -> float:
+        """Where the cosine stands at the fold's ``step`` (0..1), computed in Python from ``values``."""
+        v = values or self.values()
+        done = min(1.0, max(0.0, (step - v["start_step"]) / max(v["end_step"] - v["start_step"], 1.0)))
+        return min(1.0, max(0.0, v["start_progress"] + (1.0 - v["start_progress"]) * done))
+
+    def get_config(self):
+        return {"base_lr": self.base_lr, "warmup_steps": self.warmup_steps, **self.values()}
+
+
 class CosineTimeSchedule(keras.callbacks.Callback):
     """Cosine LR with warm-up whose length is the smaller of ``total_steps`` and the fold's time share.
 
-    ``progress = max(step / total_steps, elapsed / seconds)``, so under ``--max-minutes`` the schedule ends (LR
-    reaches 0 and the fold stops) exactly when the fold's share of the budget is spent, instead of being cut
-    mid-schedule at a high learning rate.
+    The cosine ends (LR reaches 0 and the fold stops) when ``total_steps`` are done or, under ``--max-minutes``,
+    when the fold's share of the budget is spent, instead of being cut mid-schedule at a high learning rate.
+
+    The optimizer evaluates the LR itself from a ``TimeCosineSchedule`` (``learning_rate()`` makes one to compile
+    with): this callback only re-estimates, every ``refresh_steps`` steps and at each epoch's start (after the
+    validation), how many steps the time share still allows (from the fold's average step time, validation and
+    checkpoints included), and bends the rest of the curve to end there; the curve never jumps. An optimizer with
+    a plain LR (a resume point saved before the schedule existed) gets it set from Python every batch, with
+    ``progress = max(step / total_steps, elapsed / seconds)``.
     """
 
-    def __init__(self, base_lr, total_steps, warmup_steps, state: FoldState, seconds=None):
+    def __init__(self, base_lr, total_steps, warmup_steps, state: FoldState, seconds=None, refresh_steps=100):
         super().__init__()
         self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
-        self.state, self.seconds = state, seconds
+        self.state, self.seconds, self.refresh_steps = state, seconds, max(1, refresh_steps)
+        self.schedule, self.values, self.refreshes = None, None, 0
+
+    def learning_rate(self):
+        """What to compile a new optimizer with: a ``TimeCosineSchedule`` continuing from the fold's state."""
+        step = self.state.step
+        return TimeCosineSchedule(
+            self.base_lr,
+            self.warmup_steps,
+            end_step=step + self._steps_left(),
+            offset=step,
+            start_step=step,
+            start_progress=self._clock_progress(),
+        )
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic() - self.state.elapsed_s
+        schedule = getattr(inner_optimizer(self.model.optimizer), "_learning_rate", None)
+        self.schedule = schedule if isinstance(schedule, TimeCosineSchedule) else None
+        if self.schedule is not None:
+            self.values = self.schedule.values()
+            self._sync(dict(offset=self.state.step - self._iterations()))
+
+    def _iterations(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _clock_progress(self) -> float:
+        by_steps = self.state.step / self.total_steps
+        by_time = self.state.elapsed_s / self.seconds if self.seconds else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def _steps_left(self) -> float:
+        left = self.total_steps - self.state.step
+        if self.seconds and self.state.step > 0 and self.state.elapsed_s > 0:
+            per_step = self.state.elapsed_s / self.state.step
+            left = min(left, (self.seconds - self.state.elapsed_s) / per_step)
+        return max(left, 0.0)
+
+    def _sync(self, values: dict) -> None:
+        self.values.update(values)
+        self.schedule.assign(**values)
+        self.refreshes += 1
+
+    def refresh(self) -> None:
+        """Re-estimate where the cosine ends and continue it from where it stands now."""
+        if self.schedule is None:
+            return
+        step = self.state.step
+        self._sync(
+            dict(
+                start_progress=self.schedule.progress(step, self.values),
+                start_step=step,
+                end_step=step + self._steps_left(),
+                offset=step - self._iterations(),  # a step the loss scale skipped does not count an iteration
+            )
+        )
 
     def progress(self) -> float:
         by_steps = self.state.step / self.total_steps
         by_time = (time.monotonic() - self.started) / self.seconds if self.seconds else 0.0
-        return max(by_steps, by_time)
+        by_schedule = self.schedule.progress(self.state.step, self.values) if self.schedule is not None else 0.0
+        return max(by_steps, by_time, by_schedule)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.state.step > 0:
+            self.refresh()
 
     def on_train_batch_begin(self, batch, logs=None):
-        factor = schedule_factor(self.progress(), self.state.step, self.warmup_steps)
-        self.model.optimizer.learning_rate = self.base_lr * factor
+        if self.schedule is None:
+            factor = schedule_factor(self.progress(), self.state.step, self.warmup_steps)
+            self.model.optimizer.learning_rate = self.base_lr * factor
 
     def on_train_batch_end(self, batch, logs=None):
         self.state.step += 1
         self.state.elapsed_s = time.monotonic() - self.started
+        if self.state.step % self.refresh_steps == 0:
+            self.refresh()
         if self.progress() >= 1.0:
             self.model.stop_training = True
             self.state.stopped = self.state.stopped or "schedule complete"
@@ -135,7 +256,8 @@ class PlateauSchedule(CosineTimeSchedule):
     """Warm-up, then the LR is halved whenever ``val_score`` has not improved (by ``metric``'s direction) for
     ``patience`` validations.
 
-    Still honours the step and time limits (stops when either is reached).
+    Still honours the step and time limits (stops when either is reached). The LR is set from Python, but only
+    when it changes.
     """
 
     def __init__(
@@ -144,9 +266,19 @@ class PlateauSchedule(CosineTimeSchedule):
         super().__init__(base_lr, total_steps, warmup_steps, state, seconds)
         self.patience, self.factor, self.metric = patience, factor, metric
 
+    def learning_rate(self):
+        return float(self.base_lr)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.assigned = None
+
     def on_train_batch_begin(self, batch, logs=None):
+        # assigned only when it changes (warm-up steps, a halving), not every batch
         warm = min(1.0, (self.state.step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
-        self.model.optimizer.learning_rate = self.base_lr * warm * self.state.plateau_scale
+        lr = self.base_lr * warm * self.state.plateau_scale
+        if lr != getattr(self, "assigned", None):
+            self.model.optimizer.learning_rate = self.assigned = lr
 
     def on_epoch_end(self, epoch, logs=None):
         score = (logs or {}).get("val_score", float("nan"))

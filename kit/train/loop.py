@@ -303,10 +303,11 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         epoch = state.epoch
         if end <= epoch or state.stopped:
             continue
+        lr_callback = schedule(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds)
         with job.scope():
-            model = _fold_model(job, out, epoch, start, trainable, lr)
+            model = _fold_model(job, out, epoch, start, trainable, lr_callback.learning_rate)
         callbacks = [
-            schedule(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds),
+            lr_callback,
             GlobalDeadline(job.deadline, state),
             ValidationScore(
                 valid,
@@ -392,8 +393,11 @@ def class_weights(setting, labels: np.ndarray, task: str = "binary") -> dict | N
     )
 
 
-def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, lr: float) -> keras.Model:
-    """The model to continue from: the resume point if there is one, else a fresh network."""
+def _fold_model(
+    job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, learning_rate
+) -> keras.Model:
+    """The model to continue from: the resume point if there is one (its optimizer keeps its LR schedule), else a
+    fresh network compiled with ``learning_rate()`` (a float or a LearningRateSchedule)."""
     if out.resume_model.exists() and epoch > 0:
         model = keras.saving.load_model(out.resume_model)  # weights and optimizer state
         if epoch > phase_start:
@@ -402,7 +406,9 @@ def _fold_model(job: _Job, out: FoldFolder, epoch: int, phase_start: int, traina
         model = build_model(job.cfg.model, job.image_shape, job.info.n_outputs, _ACTIVATION[job.info.task])
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
-    optimizer = keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate(), weight_decay=t.weight_decay, use_ema=t.ema > 0, ema_momentum=t.ema or 0.99
+    )
     model.compile(optimizer, loss_for(job.info.task, t.label_smoothing))
     return model
 

@@ -127,3 +127,136 @@ def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tm
     assert all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(model.get_weights(), training))
     model.load_weights(tmp_path / "best.weights.h5")
     assert all(np.allclose(a, b) for a, b in zip(model.get_weights(), average))  # the saved best is the EMA
+
+
+def _tiny_model(optimizer, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer, "binary_crossentropy")
+    return model
+
+
+def _xy(n=64):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, (x[:, 0] > 0).astype("float32")
+
+
+def test_ema_weights_are_scored_and_saved_under_mixed_precision(tmp_path):
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x, y = _xy()
+        model = _tiny_model(keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.9))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)  # use_ema False on the wrapper
+        for _ in range(5):
+            model.train_on_batch(x, y)
+        training = [w.copy() for w in model.get_weights()]
+        inner = model.optimizer.inner_optimizer
+        average = [keras.ops.convert_to_numpy(v) for v in inner._model_variables_moving_average]
+        assert not np.allclose(training[0], average[0])
+        state = FoldState()
+        callback = ValidationScore(x, y.astype(int), FoldFolder(tmp_path), state, get_metric("roc_auc"))
+        callback.set_model(model)
+        callback.on_epoch_end(0, {})
+        assert state.best_epoch == 1
+        assert all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(model.get_weights(), training))
+        model.load_weights(tmp_path / "best.weights.h5")
+        assert all(np.allclose(a, b) for a, b in zip(model.get_weights(), average))  # the saved best is the EMA
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def test_time_cosine_schedule_follows_schedule_factor_and_round_trips():
+    import keras
+
+    from kit.train.callbacks import TimeCosineSchedule
+
+    schedule = TimeCosineSchedule(2.0, warmup_steps=10, end_step=100)
+    for step in [0, 5, 9, 10, 37, 50, 99, 100, 150]:
+        expected = 2.0 * schedule_factor(step / 100, step, 10)
+        assert float(schedule(step)) == pytest.approx(expected, abs=1e-5), step
+    bent = TimeCosineSchedule(1.0, 0, end_step=80, offset=30, start_step=40, start_progress=0.25)
+    # fold step 40 (iteration 10) is at progress 0.25; the rest runs linearly to 1 at step 80
+    assert float(bent(10)) == pytest.approx(schedule_factor(0.25, 40, 0), abs=1e-6)
+    assert float(bent(30)) == pytest.approx(schedule_factor(0.625, 60, 0), abs=1e-6)
+    assert float(bent(50)) == pytest.approx(0.0, abs=1e-6)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(bent))
+    assert isinstance(again, TimeCosineSchedule) and again.get_config() == bent.get_config()
+
+
+def _count_assignments(model):
+    optimizer, counter = model.optimizer, {"n": 0}
+    cls = type(optimizer)
+
+    class Counting(cls):
+        @property
+        def learning_rate(self):
+            return cls.learning_rate.fget(self)
+
+        @learning_rate.setter
+        def learning_rate(self, value):
+            counter["n"] += 1
+            cls.learning_rate.fset(self, value)
+
+    optimizer.__class__ = Counting
+    return counter
+
+
+def test_cosine_lr_is_evaluated_by_the_optimizer_not_assigned_per_batch():
+    import keras
+
+    from kit.train.callbacks import CosineTimeSchedule
+
+    x, y = _xy(32 * 8)
+    state = FoldState()
+    callback = CosineTimeSchedule(1e-2, total_steps=24, warmup_steps=4, state=state, refresh_steps=100)
+    model = _tiny_model(keras.optimizers.SGD(callback.learning_rate()))
+    counter = _count_assignments(model)
+    history = model.fit(x, y, batch_size=32, epochs=3, callbacks=[callback], verbose=0)
+    assert counter["n"] == 0 and state.step == 24 and state.stopped == "schedule complete"
+    assert callback.refreshes <= 3  # the train begin and two epoch starts, not one per batch
+    lrs = history.history["lr"]
+    assert lrs[0] == pytest.approx(1e-2 * schedule_factor(8 / 24, 8, 4), rel=1e-4)
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_resumed_fold_continues_the_cosine(tmp_path):
+    import keras
+
+    from kit.train.callbacks import CosineTimeSchedule
+
+    x, y = _xy(32 * 4)
+    state = FoldState()
+    callback = CosineTimeSchedule(1e-2, total_steps=20, warmup_steps=2, state=state)
+    model = _tiny_model(keras.optimizers.AdamW(callback.learning_rate()))
+    model.fit(x, y, batch_size=32, epochs=2, callbacks=[callback], verbose=0)
+    model.save(tmp_path / "last.keras")
+    assert state.step == 8
+    resumed = keras.saving.load_model(tmp_path / "last.keras")
+    callback = CosineTimeSchedule(1e-2, total_steps=20, warmup_steps=2, state=state)
+    history = resumed.fit(x, y, batch_size=32, epochs=5, initial_epoch=2, callbacks=[callback], verbose=0)
+    expected = [1e-2 * schedule_factor(s / 20, s, 2) for s in (12, 16, 20)]
+    np.testing.assert_allclose(history.history["lr"], expected, atol=1e-7)
+    assert state.step == 20 and state.stopped == "schedule complete"
+
+
+def test_the_cosine_ends_when_the_time_share_is_spent():
+    import keras
+
+    from kit.train.callbacks import CosineTimeSchedule
+
+    x, y = _xy(32 * 4)
+    state = FoldState(step=100, elapsed_s=100.0)  # 1 s a step so far, 10 s of the share left: 10 more steps
+    callback = CosineTimeSchedule(1e-2, total_steps=10_000, warmup_steps=0, state=state, seconds=110.0)
+    schedule = callback.learning_rate()
+    assert schedule.values()["end_step"] == pytest.approx(110) and schedule.progress(100) == pytest.approx(100 / 110)
+    model = _tiny_model(keras.optimizers.SGD(schedule))
+    callback.set_model(model)
+    callback.on_train_begin()
+    assert schedule.values()["offset"] == 100
+    assert float(schedule(10)) == pytest.approx(0.0, abs=1e-7)  # the optimizer's step 10 is the fold's step 110
