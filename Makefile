@@ -24,7 +24,7 @@ endif
 SYNTH_TRAIN ?= 2000
 SYNTH_TEST  ?= 500
 
-.PHONY: install test test-fast lint format pcam-download pcam-data pcam-train pcam-predict pcam-submit kernel kernel-push clean
+.PHONY: install test test-fast lint format pcam-download pcam-data pcam-train pcam-predict pcam-submit kernel kernel-push gpu-check clean
 
 $(BIN)/kit: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,13 @@ kernel: $(BIN)/kit
 
 kernel-push: kernel
 	$(KIT) kernel push --dir build/kernel
+
+# One JSON summary of the figures that need an accelerator: `kit bench train` for three backbones at float32 and
+# mixed precision (float32 only on a CPU), `kit bench tta`, and a 2-fold 2-minute synthetic pipeline to a
+# submission. Any installed Keras backend (KERAS_BACKEND=jax on a GPU machine without TensorFlow).
+GPU_CHECK_FLAGS ?=
+gpu-check: $(BIN)/kit
+	$(BIN)/python -m kit.gpu_check $(GPU_CHECK_FLAGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -23,7 +23,7 @@ STAGES = [
     ("kit.tune",),
     ("kit.kaggle",),
     ("kit.report",),
-    ("kit.notebook", "kit.bench", "kit.cli", "kit.__main__"),
+    ("kit.notebook", "kit.bench", "kit.bench_train", "kit.cli", "kit.__main__", "kit.gpu_check"),
 ]
 
 

@@ -121,6 +121,12 @@ def _cmd_bench(args) -> None:
         if not args.raw:
             raise KitError("expected --raw DIR for `kit bench ingest`. Fix: pass a Kaggle-layout folder.")
         figures = bench.bench_ingest(args.raw, args.competition, args.workers, args.repeat, args.size)
+    elif args.what == "train":
+        from kit.bench_train import bench_train
+
+        figures = bench_train(
+            args.backbone, args.batch, args.precision, args.store, args.seconds, competition=args.competition
+        )
     else:
         if not args.store:
             raise KitError(f"expected --store FILE for `kit bench {args.what}`. Fix: pass a store made by kit ingest.")
@@ -156,7 +162,8 @@ _EPILOG = {
     "Writes the blend next to the runs and a submission CSV under submissions/<competition>/.",
     "bench": "examples:\n  kit synth pcam data/pcam24k --train 20000 --test 4000\n"
     "  kit bench ingest --raw data/pcam24k\n"
-    "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5",
+    "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5\n"
+    "  kit bench train --backbone efficientnet_b0 --batch 128 --precision mixed_float16 --seconds 10",
 }
 
 
@@ -254,11 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_ensemble)
 
     p = verb("bench", "measure a pipeline step against a naive baseline; prints one JSON line")
-    p.add_argument("what", choices=["ingest", "loader", "tta"])
+    p.add_argument("what", choices=["ingest", "loader", "tta", "train"])
     p.add_argument("--raw", help="Kaggle-layout folder to ingest (ingest)")
-    p.add_argument("--store", help="HDF5 store (loader, tta)")
+    p.add_argument("--store", help="HDF5 store (loader, tta; train: default a synthetic one)")
     p.add_argument("--competition", default="pcam")
-    p.add_argument("--backbone", default="compact_cnn", help="network timed by `bench tta`")
+    p.add_argument("--backbone", default="compact_cnn", help="network timed by `bench tta` and `bench train`")
+    p.add_argument("--batch", type=int, default=64, help="training batch size (train)")
+    p.add_argument("--precision", default="auto", help="auto or a Keras dtype policy, e.g. mixed_float16 (train)")
+    p.add_argument("--seconds", type=float, default=5.0, help="timed seconds of each contender (train)")
     p.add_argument("--workers", type=int, default=None, help="decode processes / loader threads")
     p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
     p.add_argument("--size", type=int, help="stored image side (ingest, resizing adapters)")
