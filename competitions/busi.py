@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from competitions.synthetic import busi as synthetic
-from kit.adapters.base import FolderPerClassAdapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 
 __all__ = ["BUSI"]
 

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from competitions.synthetic import chest_xray as synthetic
-from kit.adapters.base import FolderPerClassAdapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 
 __all__ = ["CHEST_XRAY"]
 

@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from competitions.synthetic import plant_seedlings as synthetic
-from kit.adapters.base import FolderPerClassAdapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 
 __all__ = ["PLANT_SEEDLINGS", "SPECIES"]
 

@@ -2,7 +2,8 @@
 
 The engine owns every loop; an adapter only says where files are, what the columns are called, what an image
 looks like and how to score. Two layouts are built in: a label table plus image folders (``Adapter``: PCam, ISIC,
-head CT, any ``id,label`` table whatever its separator) and one folder per class (``FolderPerClassAdapter``).
+head CT, any ``id,label`` table whatever its separator) and one folder per class
+(``kit.adapters.folder_per_class.FolderPerClassAdapter``); reading the raw files is ``kit.adapters.raw_files``.
 Declarations live in the top-level ``competitions`` package or in any installed package;
 ``kit.adapters.registry`` finds them.
 
@@ -14,9 +15,7 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import fnmatch
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from kit.adapters.image_spec import FITS, ImageSpec
+from kit.adapters.raw_files import Listing, labelled_as_test, read_table, scan_folders
 from kit.errors import KitError
 from kit.metrics import TASKS, get_metric
 
-__all__ = ["Adapter", "FolderPerClassAdapter", "Listing", "sniff_sep", "TTA_VIEWS", "SUBMISSION_FORMATS"]
+__all__ = ["Adapter", "TTA_VIEWS", "SUBMISSION_FORMATS"]
 
 TTA_VIEWS = ("d4", "hflip", "none")  # label-preserving views an adapter may declare, most to fewest
 SUBMISSION_FORMATS = {
@@ -37,20 +37,6 @@ SUBMISSION_FORMATS = {
     "class_probs": "id, then one probability column per class (e.g. image,MEL,NV,...)",
     "labels": "id, then the predicted labels, space-separated (multilabel)",
 }
-
-
-@dataclasses.dataclass
-class Listing:
-    """One split as the adapter sees it, before any check: ``rows`` has the columns id, path, exists (the file
-    is there), where (e.g. "train.csv line 7", for messages), label (train; text), group (when the adapter
-    groups) and problem (when some ids name no file: the reason, "" elsewhere); ``strays`` lists (path, reason)
-    for files present that belong to no row (quarantined); ``skipped`` lists (path, reason) for files the adapter
-    declares are not images to classify (``exclude``: e.g. segmentation masks beside the images): neither ingested
-    nor counted as failures, but listed so that nothing is left out silently."""
-
-    rows: pd.DataFrame
-    strays: list[tuple[str, str]]
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,9 +279,9 @@ class Adapter:
     def list_split(self, raw: Path, split: str) -> Listing:
         """The split's rows from its table, and the files in its folder that no row names."""
         if split == "test" and self._fallback_test(raw):
-            return _labelled_as_test(self.list_split(raw, "train"))  # a dataset without a test split
+            return labelled_as_test(self.list_split(raw, "train"))  # a dataset without a test split
         path = self.table_path(raw, split)
-        table = _read_table(path, self, split)
+        table = read_table(path, self, split)
         ids = table[self.id_column].str.strip()
         names, problems = self._file_names(ids)
         rows, strays, skipped = self._rows_for_names(raw, split, ids, names, path.name)
@@ -310,7 +296,7 @@ class Adapter:
     def _rows_for_names(self, raw: Path, split: str, ids: pd.Series, names: pd.Series, table_name: str):
         """Rows (id, path, exists, where) for the files ``names`` (in table order, searched in every folder of the
         split), the strays (files no row names) and the skipped (excluded) files."""
-        found, strays, skipped = _scan_folders(raw, self.split_dirs(split), self)
+        found, strays, skipped = scan_folders(raw, self.split_dirs(split), self)
         first = f"{Path(raw) / self.split_dir(split)}{os.sep}"
         # plain strings: pathlib per row costs seconds on 220k rows
         prefixes = names.map(found).fillna(first) if len(self.split_dirs(split)) > 1 else first
@@ -345,214 +331,3 @@ class Adapter:
             names.append(self.file_stem.format(id=image_id, n=number) + self.image_suffix)
             problems.append("")
         return pd.Series(names, index=ids.index, dtype=str), problems
-
-
-def _labelled_as_test(train: Listing) -> Listing:
-    """The labelled images as the test split (``optional_test``): the rows that can be read, without labels; the
-    train split already reports the rest (bad rows, strays, skipped files)."""
-    rows = train.rows
-    usable = rows["exists"] & (rows["problem"] == "" if "problem" in rows else True) & (rows["id"] != "")
-    rows = rows[usable].drop(columns=[c for c in ("label", "group", "problem") if c in rows])
-    rows = rows.drop_duplicates("id").reset_index(drop=True)
-    return Listing(rows, [], [])
-
-
-def _excluded(name: str, patterns: tuple[str, ...]) -> str | None:
-    """The first pattern ``name`` matches, or None."""
-    return next((p for p in patterns if fnmatch.fnmatchcase(name, p)), None)
-
-
-def _skip_reason(adapter: Adapter, name: str, pattern: str, images: dict[str, str]) -> str:
-    """Why an excluded file is not ingested, naming the image it lies beside when one's stem starts its stem
-    (``benign (1)_mask_1.png`` belongs to ``benign (1).png``); ``images`` maps stems to file names."""
-    stem = os.path.splitext(name)[0]
-    owner = next((images[stem[:cut]] for cut in range(len(stem) - 1, 0, -1) if stem[:cut] in images), None)
-    what = f"{adapter.exclude_reason} of {owner!r}" if owner else adapter.exclude_reason
-    return f"{what}, not an image to classify (exclude pattern {pattern!r}); not ingested"
-
-
-def _scan_folders(raw: Path, folders: tuple[str, ...], adapter: Adapter):
-    """Files (not folders) of ``folders``, in order: ({name: folder path + os.sep} for the first copy of each
-    name, strays (later copies of a name), skipped (files matching ``adapter.exclude``))."""
-    found: dict[str, str] = {}
-    strays, skipped = [], []
-    for relative in folders:
-        folder = Path(raw) / relative
-        prefix = f"{folder}{os.sep}"
-        names = _list_folder(folder)
-        excluded = {n: p for n in names if (p := _excluded(n, adapter.exclude))} if adapter.exclude else {}
-        if excluded:
-            images = {os.path.splitext(n)[0]: n for n in names if n not in excluded}
-            skipped += [(prefix + n, _skip_reason(adapter, n, p, images)) for n, p in sorted(excluded.items())]
-        for name in sorted(names - set(excluded)) if excluded else names:
-            if name in found:
-                strays.append((prefix + name, f"a second copy of {found[name]}{name}; that one is read"))
-            else:
-                found[name] = prefix
-    return found, strays, skipped
-
-
-@dataclasses.dataclass(frozen=True)
-class FolderPerClassAdapter(Adapter):
-    """A dataset laid out as ``<train_dir>/<CLASS>/<file>`` (and the same, or a flat folder, for the test split).
-
-    Labels come from the folder: the folder's name is the class (binary: ``classes[1]`` is the positive class,
-    label 1; multiclass: its index in ``classes``). The id is the file name without its suffix, or with it when
-    ``id_is_file_name`` (Plant Seedlings' submission names ``0021e90e4.png``); image files end in one of
-    ``suffixes``, and files matching ``exclude`` are skipped. Test images may sit in class folders (their labels are
-    ignored) or directly in ``test_dir``, listed sorted by id; when ``sample_submission_csv`` names a table that
-    is present, the test split is that table's ``id_column`` in its order (each id naming its file in
-    ``test_dir``, as in ``Adapter``). With ``optional_test`` and no test folder, the labelled images stand in.
-    """
-
-    positive_class: str = ""  # binary: must be classes[1] when given (kept for declarations that name it)
-    suffixes: tuple[str, ...] = (".jpeg", ".jpg", ".png")
-    id_is_file_name: bool = False
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.task == "multilabel":
-            raise KitError(
-                f"adapter {self.name!r}: expected a binary or multiclass task for a folder-per-class layout (a "
-                "file sits in one class folder), got 'multilabel'. Fix: use a label table (layout 'csv') with "
-                "space-separated labels."
-            )
-        if len(self.classes) < 2 or (self.positive_class and self.positive_class != self.classes[-1]):
-            raise KitError(
-                f"adapter {self.name!r}: expected at least two classes (binary: the positive class last); got "
-                f"classes={self.classes}, positive_class={self.positive_class!r}. Fix: list the classes in label "
-                "order."
-            )
-
-    def _test_table(self, raw: Path) -> Path | None:
-        path = Path(raw) / self.sample_submission_csv if self.sample_submission_csv else None
-        return path if path is not None and path.is_file() else None
-
-    def _fallback_test(self, raw: Path) -> bool:
-        if not self.optional_test or self._test_table(raw) is not None:
-            return False
-        return not any((Path(raw) / folder).is_dir() for folder in self.split_dirs("test"))
-
-    def list_split(self, raw: Path, split: str) -> Listing:
-        if split != "train":
-            if self._fallback_test(raw):
-                return _labelled_as_test(self.list_split(raw, "train"))  # a dataset without a test split
-            table = self._test_table(raw)
-            if table is not None:
-                return self._list_from_table(raw, split, table)
-        records, strays, skipped = [], [], []
-        for relative in self.split_dirs(split):
-            folder = Path(raw) / relative
-            if not folder.is_dir():
-                raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.")
-            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-                if entry.is_dir():
-                    if entry.name not in self.classes:
-                        strays.append((entry.path, f"folder is not one of the classes {', '.join(self.classes)}"))
-                        continue
-                    label = entry.name if split == "train" else None
-                    self._add_folder(records, strays, skipped, entry.path, label, f"{entry.name}/")
-                elif split == "train":
-                    if pattern := _excluded(entry.name, self.exclude):
-                        skipped.append((entry.path, _skip_reason(self, entry.name, pattern, {})))
-                    else:
-                        strays.append((entry.path, f"not inside a class folder ({', '.join(self.classes)})"))
-            if split != "train":
-                self._add_folder(records, strays, skipped, folder, None, "", files_only=True)
-        rows = pd.DataFrame(records, columns=["id", "path", "exists", "where", "label"])
-        if split != "train":
-            rows = rows.drop(columns="label").sort_values("id", kind="stable").reset_index(drop=True)
-        return Listing(rows, strays, skipped)
-
-    def _add_folder(self, records, strays, skipped, folder, label, prefix, files_only=False) -> None:
-        """Add the image files of ``folder``; excluded files go to ``skipped``, other files to ``strays``."""
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        files = [e for e in entries if not e.is_dir()]
-        images = {}
-        if self.exclude:
-            images = {os.path.splitext(e.name)[0]: e.name for e in files if not _excluded(e.name, self.exclude)}
-        for entry in entries:
-            if files_only and entry.is_dir():
-                continue
-            stem, suffix = os.path.splitext(entry.name)
-            pattern = None if entry.is_dir() else _excluded(entry.name, self.exclude)
-            if pattern:
-                skipped.append((entry.path, _skip_reason(self, entry.name, pattern, images)))
-            elif entry.is_dir() or suffix.lower() not in self.suffixes:
-                strays.append((entry.path, f"not an image file (expected {', '.join(self.suffixes)})"))
-            else:
-                image_id = entry.name if self.id_is_file_name else stem
-                records.append((image_id, entry.path, True, f"{prefix}{entry.name}", label))
-
-    def _list_from_table(self, raw: Path, split: str, path: Path) -> Listing:
-        """The test split in the order of its table: each id names its file in the test folder(s)."""
-        table = _read_table(path, self, split)
-        ids = table[self.id_column].str.strip()
-        if self.id_is_file_name:
-            names, problems = ids, None
-        else:
-            names, problems = self._file_names(ids)
-        rows, strays, skipped = self._rows_for_names(raw, split, ids, names, path.name)
-        if problems is not None:
-            rows["problem"] = problems
-        return Listing(rows, strays, skipped)
-
-    def table_path(self, raw: Path, split: str) -> Path:
-        if split != "train" and self.sample_submission_csv:
-            return Path(raw) / self.sample_submission_csv
-        raise KitError(
-            f"expected a label table, but {self.name} has none: its labels are its folders "
-            f"({', '.join(self.classes)}). Fix: read it with list_split."
-        )
-
-
-def sniff_sep(path: Path) -> str:
-    """The field separator of a CSV file, sniffed from its first lines (``,`` when it cannot tell, e.g. one column).
-
-    Example:
-        >>> sniff_sep(Path("labels.csv"))  # "id, hemorrhage" then "0, 1" ...  # doctest: +SKIP
-        ','
-    """
-    with open(path, newline="", errors="replace") as f:
-        sample = f.read(65536)
-    if len(sample) == 65536 and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]  # whole lines only
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def _read_table(path: Path, adapter: Adapter, split: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise KitError(
-            f"expected the {split} table at {path}, found nothing. Fix: point --raw at the folder holding "
-            f"Kaggle's files (`kit download {adapter.name}`), or make a synthetic one with "
-            f"`kit synth {adapter.name} DIR`."
-        )
-    try:
-        sep = adapter.csv_sep or sniff_sep(path)
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise KitError(f"{path} is not a readable CSV ({e}). Fix: restore it from the Kaggle download.") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    needed = [adapter.id_column]
-    if split == "train":
-        needed += [adapter.label_column] + ([adapter.group_column] if adapter.group_column else [])
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        how = f" separated by {sep!r}" if adapter.csv_sep not in (",", None) else ""
-        how += f" (separator {sep!r} sniffed)" if adapter.csv_sep is None else ""
-        raise KitError(
-            f"{path} must have columns {needed}{how}; got {list(table.columns)} (missing {missing}). "
-            "Fix: restore the file from the Kaggle download."
-        )
-    return table
-
-
-def _list_folder(folder: Path) -> set[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return {e.name for e in entries if not e.is_dir()}
-    except FileNotFoundError:
-        raise KitError(f"expected the image folder {folder}, found nothing. Fix: check --raw.") from None

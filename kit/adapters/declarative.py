@@ -18,7 +18,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from kit.adapters.base import Adapter, FolderPerClassAdapter
+from kit.adapters.base import Adapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 from kit.errors import KitError
 from kit.tomlfile import load_toml
 

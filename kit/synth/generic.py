@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.adapters.base import Adapter, FolderPerClassAdapter
+from kit.adapters.base import Adapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 from kit.synth.layout import SYNTH_TEST_LABELS, _check_counts, _write_csv, encode_image
 
 __all__ = [

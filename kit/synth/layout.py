@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.adapters.base import Adapter, FolderPerClassAdapter
+from kit.adapters.base import Adapter
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 from kit.errors import KitError
 from kit.ingest import tiff
 

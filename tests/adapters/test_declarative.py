@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from kit.adapters import registry
-from kit.adapters.base import FolderPerClassAdapter
 from kit.adapters.declarative import load_adapter_toml
+from kit.adapters.folder_per_class import FolderPerClassAdapter
 from kit.adapters.registry import get_adapter, list_adapters, register_adapter_file
 from kit.errors import KitError
 from kit.ingest.writer import ingest
