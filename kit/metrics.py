@@ -26,7 +26,16 @@ import numpy as np
 
 from kit.errors import KitError
 
-__all__ = ["TASKS", "Metric", "get_metric", "list_metrics", "hard_labels", "as_matrix", "register_metric"]
+__all__ = [
+    "TASKS",
+    "Metric",
+    "get_metric",
+    "list_metrics",
+    "hard_labels",
+    "as_matrix",
+    "n_outputs",
+    "register_metric",
+]
 
 
 class _Sklearn:
@@ -41,6 +50,17 @@ class _Sklearn:
 skm = _Sklearn()
 
 TASKS = ("binary", "multiclass", "multilabel")
+
+
+def n_outputs(task: str, classes) -> int:
+    """How many probabilities a model of ``task`` gives per image: 1 for binary (the positive class), else one per
+    class.
+
+    Example:
+        >>> n_outputs("binary", ("0", "1")), n_outputs("multiclass", ("a", "b", "c"))
+        (1, 3)
+    """
+    return 1 if task == "binary" else len(classes)
 
 
 def as_matrix(proba) -> np.ndarray:

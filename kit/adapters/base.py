@@ -26,7 +26,7 @@ import pandas as pd
 from kit.adapters.image_spec import FITS, ImageSpec
 from kit.adapters.raw_files import Listing, labelled_as_test, read_table, scan_folders
 from kit.errors import KitError
-from kit.metrics import TASKS, get_metric
+from kit.metrics import TASKS, get_metric, n_outputs
 
 __all__ = ["Adapter", "TTA_VIEWS", "SUBMISSION_FORMATS"]
 
@@ -213,7 +213,7 @@ class Adapter:
     @property
     def n_outputs(self) -> int:
         """Model outputs: 1 for binary (the positive class's probability), else one per class."""
-        return 1 if self.task == "binary" else len(self.classes)
+        return n_outputs(self.task, self.classes)
 
     def encode_label(self, text: str):
         """A label as written in the raw files -> the stored value, or raise ValueError saying why.

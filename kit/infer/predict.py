@@ -27,14 +27,14 @@ from kit.config import TTA_MODES, check_tta
 from kit.errors import KitError
 from kit.infer.fold_average import average_folds
 from kit.ingest.store import open_store, read_table, store_classes
-from kit.metrics import get_metric
-from kit.models.build import build_model
+from kit.metrics import get_metric, n_outputs
+from kit.models.build import build_task_model
 from kit.run import PredictRecord, RunFolder, pred_columns, target_values
 from kit.train.augment import D4_VIEWS, dihedral
 from kit.train.folds import fold_rows
 from kit.train.loader import StoreDataset
 
-__all__ = ["predict_run", "predict_tta", "tta_views", "build_run_model", "PredictResult", "TTA_MODES"]
+__all__ = ["predict_run", "predict_tta", "tta_views", "PredictResult", "TTA_MODES"]
 
 HFLIP = 6  # the dihedral element "h" (kit.train.augment.D4_ELEMENTS): a left-right mirror
 
@@ -67,12 +67,6 @@ def predict_tta(model: keras.Model, images: np.ndarray, views=(0,)) -> np.ndarra
     stacked = np.concatenate([dihedral(images, v) for v in views]) if len(views) > 1 else images
     out = np.asarray(model.predict_on_batch(stacked), np.float64).reshape(len(views), len(images), -1)
     return out.mean(axis=0)
-
-
-def build_run_model(cfg, image_shape, task: str, classes) -> keras.Model:
-    """The network of a run's folds (load a fold's weights into it), with the head its task needs."""
-    outputs = 1 if task == "binary" else len(classes)
-    return build_model(cfg.model, image_shape, outputs, "softmax" if task == "multiclass" else "sigmoid")
 
 
 def predict_rows(model, store, split: str, rows, views, batch_size: int, desc: str = "") -> np.ndarray:
@@ -112,7 +106,7 @@ def predict_run(
         image_shape = h5["test/images"].shape[1:]
         task, classes = store_classes(h5)
     run.check_classes(task, classes, store)
-    columns = pred_columns(classes, 1 if task == "binary" else len(classes))
+    columns = pred_columns(classes, n_outputs(task, classes))
     stamps = run.fold_stamps()
     before = run.read_predict_record()
     changed = before.changed_folds(stamps) if before is not None else []  # trained again since: redo
@@ -128,7 +122,7 @@ def predict_run(
     oof_pred = np.full((len(table), len(columns)), np.nan)
     test_matrix = []
     for f in folds:
-        model = build_run_model(cfg, image_shape, task, classes)
+        model = build_task_model(cfg.model, image_shape, task, classes)
         model.load_weights(run.fold(f).best_weights)
         test = predict_rows(
             model, store, "test", np.arange(len(test_ids)), views, batch_size, desc=f"fold {f} test ({tta})"

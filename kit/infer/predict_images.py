@@ -32,10 +32,11 @@ from kit.config import check_tta
 from kit.errors import KitError
 from kit.files import atomic_write
 from kit.infer.fold_average import average_folds
-from kit.infer.predict import build_run_model, predict_tta, tta_views
+from kit.infer.predict import predict_tta, tta_views
 from kit.infer.submission import FLOAT_FORMAT
 from kit.ingest.decode_pool import BlockDecoder
 from kit.ingest.store import chunk_rows, open_store, store_classes
+from kit.models.build import build_task_model
 from kit.run import RunFolder
 
 __all__ = ["predict_images", "list_images", "class_columns", "PredictImagesResult", "IMAGE_SUFFIXES"]
@@ -195,7 +196,7 @@ def predict_images(
     # every fold model at once, so each image is decoded once; a model is small next to a folder of images
     models = []
     for f in folds:
-        model = build_run_model(cfg, spec.shape, task, classes)
+        model = build_task_model(cfg.model, spec.shape, task, classes)
         model.load_weights(run.fold(f).best_weights)
         models.append(model)
     block = 2 * chunk_rows(spec.shape)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from kit.adapters.base import SUBMISSION_FORMATS
 from kit.errors import KitError
-from kit.metrics import TASKS, hard_labels
+from kit.metrics import TASKS, hard_labels, n_outputs
 
 __all__ = ["SubmissionFormat", "check_values", "name_ids"]
 
@@ -156,7 +156,7 @@ class SubmissionFormat:
     @property
     def n_outputs(self) -> int:
         """Probability columns the format is made from: 1 for binary, else one per class."""
-        return 1 if self.task == "binary" else len(self.classes)
+        return n_outputs(self.task, self.classes)
 
     @property
     def value_columns(self) -> tuple[str, ...]:

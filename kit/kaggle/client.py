@@ -235,6 +235,38 @@ class Kaggle:
                 return s
         return None
 
+    def _create_once(self, slug: str, what: str, file_name: str, description: str, create) -> dict:
+        """``create()`` with the retry policy, listing our submissions before each retry: one with this file name and
+        description, newer than the first try, means only the reply was lost; it is returned (``recovered``)."""
+        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - MATCH_SLACK
+        try:
+            known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
+        except KaggleApiError as e:
+            if not e.transient:
+                raise
+            known = None  # every matching submission newer than `since` then counts as ours
+
+        def created_already() -> dict | None:
+            try:
+                found = self._find_created(slug, file_name, description, since, known)
+            except KaggleApiError as e:
+                raise KaggleApiError(
+                    f"{what}: the last try may have reached Kaggle, and checking our submissions failed too "
+                    f"(HTTP {e.status or 'no answer'}). Fix: list our submissions before submitting again, to "
+                    "avoid a duplicate.",
+                    "unconfirmed",
+                    e.status,
+                ) from e
+            if found is None:
+                return None
+            return {
+                "ref": found["ref"],
+                "message": "submitted (reply was lost; found in our submissions)",
+                "recovered": True,
+            }
+
+        return self._retrying(what, create, recover=created_already)
+
     def submit(self, slug: str, csv, description: str) -> dict:
         """Upload ``csv`` and create a submission; returns ``{"ref", "message", "recovered"}``.
 
@@ -248,13 +280,6 @@ class Kaggle:
                 (with the status of the failed check) when a lost reply could not be checked.
         """
         csv, what = Path(csv), f"submitting {Path(csv).name} to {slug}"
-        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - MATCH_SLACK
-        try:
-            known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
-        except KaggleApiError as e:
-            if not e.transient:
-                raise
-            known = None  # every matching submission newer than `since` then counts as ours
 
         def create() -> dict:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -271,26 +296,7 @@ class Kaggle:
                 kind,
             )
 
-        def created_already() -> dict | None:
-            try:
-                found = self._find_created(slug, csv.name, description, since, known)
-            except KaggleApiError as e:
-                raise KaggleApiError(
-                    f"{what}: the last try may have reached Kaggle, and checking our submissions "
-                    f"failed too (HTTP {e.status or 'no answer'}). Fix: list our submissions before "
-                    "submitting again, to avoid a duplicate.",
-                    "unconfirmed",
-                    e.status,
-                ) from e
-            if found is None:
-                return None
-            return {
-                "ref": found["ref"],
-                "message": "submitted (reply was lost; found in our submissions)",
-                "recovered": True,
-            }
-
-        return self._retrying(what, create, recover=created_already)
+        return self._create_once(slug, what, csv.name, description, create)
 
     def kernel_status(self, kernel: str) -> dict:
         """The status of the kernel's latest run: ``{"status": "queued"|"running"|"complete"|"error"|...,
@@ -332,13 +338,6 @@ class Kaggle:
             KaggleApiError: as `submit`.
         """
         what = f"submitting notebook {kernel}" + (f" version {version}" if version else "") + f" to {slug}"
-        since = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - MATCH_SLACK
-        try:
-            known = {s["ref"] for s in self.submissions(slug, max_pages=1)}
-        except KaggleApiError as e:
-            if not e.transient:
-                raise
-            known = None
 
         def create() -> dict:
             with contextlib.redirect_stdout(io.StringIO()):
@@ -355,26 +354,7 @@ class Kaggle:
                 kind,
             )
 
-        def created_already() -> dict | None:
-            try:
-                found = self._find_created(slug, file_name, description, since, known)
-            except KaggleApiError as e:
-                raise KaggleApiError(
-                    f"{what}: the last try may have reached Kaggle, and checking our submissions failed too "
-                    f"(HTTP {e.status or 'no answer'}). Fix: list our submissions before submitting again, to "
-                    "avoid a duplicate.",
-                    "unconfirmed",
-                    e.status,
-                ) from e
-            if found is None:
-                return None
-            return {
-                "ref": found["ref"],
-                "message": "submitted (reply was lost; found in our submissions)",
-                "recovered": True,
-            }
-
-        return self._retrying(what, create, recover=created_already)
+        return self._create_once(slug, what, file_name, description, create)
 
     def leaderboard(self, slug: str, page_size: int = 200, max_pages: int = 100) -> list[dict]:
         """The public leaderboard in rank order: ``[{"team_id", "team_name", "score", "date"}]``."""

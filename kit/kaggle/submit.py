@@ -206,6 +206,21 @@ def upload(name: str, csv, description: str, kaggle: Kaggle | None = None) -> di
         ) from e
 
 
+def _send_recorded(ledger: Ledger, row: int, send) -> dict:
+    """``send()`` with the ledger row ``uploading`` -> ``pending`` (with Kaggle's ref), or ``failed`` with why;
+    the row never stays ``uploading``, whatever stops the call."""
+    try:
+        sent = send()
+    except KitError as e:
+        ledger.update(row, status="failed", error=str(e))
+        raise
+    except BaseException as e:  # Ctrl-C or a bug
+        ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
+        raise
+    ledger.update(row, status="pending", kaggle_ref=sent["ref"])
+    return sent
+
+
 def submit_csv(
     name: str,
     csv,
@@ -282,15 +297,7 @@ def submit_csv(
         print(f"{csv.name} is valid ({rows} rows); dry run, not uploaded. Message: {text!r}")
         return SubmitResult("dry_run", row, None, text)
     row = ledger.add(**record, status="uploading")
-    try:
-        sent = upload(name, csv, text, context.kaggle)
-    except KitError as e:
-        ledger.update(row, status="failed", error=str(e))
-        raise
-    except BaseException as e:  # Ctrl-C or a bug: the row must not stay "uploading"
-        ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
-        raise
-    ledger.update(row, status="pending", kaggle_ref=sent["ref"])
+    sent = _send_recorded(ledger, row, lambda: upload(name, csv, text, context.kaggle))
     print(
         f"submitted {csv.name} to {slug} (ref {sent['ref']}): {sent['message']}. "
         f"`kit leaderboard {name} --sync` fetches its score."
@@ -373,15 +380,8 @@ def submit_kernel(
         cv_score=sidecar.cv_score,
         status="uploading",
     )
-    try:
-        sent = (kaggle or Kaggle()).submit_kernel(slug, kernel, version, text, file_name=file_name)
-    except KitError as e:
-        ledger.update(row, status="failed", error=str(e))
-        raise
-    except BaseException as e:  # Ctrl-C or a bug: the row must not stay "uploading"
-        ledger.update(row, status="failed", error=f"interrupted: {type(e).__name__}: {e}")
-        raise
-    ledger.update(row, status="pending", kaggle_ref=sent["ref"])
+    client = kaggle or Kaggle()
+    sent = _send_recorded(ledger, row, lambda: client.submit_kernel(slug, kernel, version, text, file_name=file_name))
     print(
         f"submitted notebook {kernel_file(kernel, version)[7:]} to {slug} (ref {sent['ref']}): {sent['message']}. "
         f"Kaggle reruns it on the hidden test set; `kit leaderboard {name} --sync` fetches its score."

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import keras
 
+from kit.metrics import n_outputs
 from kit.models.registry import create_model
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "build_task_model"]
+
+_HEADS = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "sigmoid"}
 
 
 def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sigmoid") -> keras.Model:
@@ -38,3 +41,16 @@ def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sig
         outputs=outputs,
         activation=activation,
     )
+
+
+def build_task_model(model_cfg, image_shape, task: str, classes) -> keras.Model:
+    """``build_model`` with the head ``task`` needs: 1 sigmoid (binary), a softmax over ``classes`` (multiclass) or
+    one sigmoid per class (multilabel). Training builds each fold's network with it; prediction rebuilds the same.
+
+    Example:
+        >>> cfg = ModelConfig(backbone="tiny_cnn")  # doctest: +SKIP
+        >>> model = build_task_model(cfg, (32, 32, 3), "multiclass", "abc")  # doctest: +SKIP
+        >>> model.output_shape  # doctest: +SKIP
+        (None, 3)
+    """
+    return build_model(model_cfg, image_shape, n_outputs(task, classes), _HEADS[task])

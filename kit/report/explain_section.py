@@ -70,8 +70,8 @@ def pick_cases(view: RunView, threshold: float | None = None) -> list[tuple[int,
 
 def _overlays(view: RunView, picked) -> dict[int, np.ndarray]:
     """{OOF row: overlay} for every picked row, each explained by its own fold's model."""
-    from kit.infer.predict import build_run_model
     from kit.ingest.store import open_store, read_table
+    from kit.models.build import build_task_model
 
     cfg = view.run.read_config()
     rows = np.unique(np.concatenate([r for _, _, r in picked] + [np.zeros(0, int)])).astype(int)
@@ -83,7 +83,7 @@ def _overlays(view: RunView, picked) -> dict[int, np.ndarray]:
     model = None
     for fold in np.unique(folds):
         if model is None:
-            model = build_run_model(cfg, images.shape[1:], view.task, view.classes)
+            model = build_task_model(cfg.model, images.shape[1:], view.task, view.classes)
         model.load_weights(view.run.fold(int(fold)).best_weights)
         for k in np.flatnonzero(folds == fold):
             row = int(rows[k])

@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from kit.errors import KitError
 
-__all__ = ["make_folds", "check_folds", "fold_rows"]
+__all__ = ["make_folds", "check_folds", "fold_rows", "parse_folds"]
 
 
 def make_folds(ids, labels, k: int, seed: int, groups=None) -> pd.DataFrame:
@@ -152,3 +152,26 @@ def fold_rows(folds: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
     """Store rows (sorted) used to train and to validate ``fold``; folds.csv rows are in store order."""
     is_valid = folds["fold"].to_numpy() == fold
     return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+
+
+def parse_folds(folds, k: int) -> list[int]:
+    """``--folds`` ("0,3") as sorted fold numbers, each in 0..k-1; None or "" means every fold.
+
+    Example:
+        >>> parse_folds("3,0", k=5)
+        [0, 3]
+    """
+    if folds is None or folds == "":
+        return list(range(k))
+    try:
+        wanted = sorted({int(f) for f in str(folds).split(",")})
+    except ValueError:
+        raise KitError(
+            f"expected --folds as comma-separated numbers like 0,3; got {folds!r}. Fix: e.g. --folds 0,3."
+        ) from None
+    bad = [f for f in wanted if not 0 <= f < k]
+    if bad:
+        raise KitError(
+            f"expected fold numbers 0..{k - 1} (folds.k={k}); got {bad}. Fix: pass folds between 0 and {k - 1}."
+        )
+    return wanted

@@ -79,6 +79,7 @@ class StoreDataset(keras.utils.PyDataset):
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
         self.n_classes = n_classes
+        self._one_hot = np.eye(n_classes, dtype=np.float32) if n_classes else None  # row k: class k's target
         self._weight_of = (
             None
             if class_weight is None
@@ -138,7 +139,7 @@ class StoreDataset(keras.utils.PyDataset):
         if not self.with_labels:
             return images
         labels = self._all_labels()[rows]
-        targets = np.eye(self.n_classes, dtype=np.float32)[labels] if self.n_classes else labels.astype(np.float32)
+        targets = self._one_hot[labels] if self.n_classes else labels.astype(np.float32)
         if self._weight_of is None:
             return images, targets
         return images, targets, self._weight_of[labels]

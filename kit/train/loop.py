@@ -31,9 +31,9 @@ from kit.adapters.registry import get_adapter
 from kit.config import Config, resolve_config
 from kit.errors import KitError
 from kit.ingest.store import open_store, read_labels, read_table, store_classes
-from kit.metrics import Metric, get_metric
+from kit.metrics import Metric, get_metric, n_outputs
 from kit.models import is_pretrainable, set_backbone_trainable
-from kit.models.build import build_model
+from kit.models.build import build_task_model
 from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run, pred_columns
 from kit.train.augment import build_augmentation, save_augmentation
 from kit.train.batch_augment import BatchAugmenter
@@ -47,7 +47,7 @@ from kit.train.callbacks import (
 )
 from kit.train.device import detect_device, distribution_scope, set_precision
 from kit.train.environment import environment
-from kit.train.folds import check_folds, fold_rows, make_folds
+from kit.train.folds import check_folds, fold_rows, make_folds, parse_folds
 from kit.train.loader import StoreDataset, fits_in_memory
 from kit.train.plots import plot_run
 
@@ -87,7 +87,7 @@ def train(
         image_shape = h5["train/images"].shape[1:]
     labels_for = _LabelInfo(task, classes, get_metric(adapter.metric), [get_metric(m) for m in adapter.extra_metrics])
     k = cfg.folds.k
-    wanted = _parse_folds(folds, k)
+    wanted = parse_folds(folds, k)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
     run = RunFolder(open_run(cfg, run_dir))
     folds_table = _folds(run, table, labels, groups, cfg)
@@ -161,7 +161,7 @@ class _LabelInfo:
 
     @property
     def n_outputs(self) -> int:
-        return 1 if self.task == "binary" else len(self.classes)
+        return n_outputs(self.task, self.classes)
 
     @property
     def columns(self) -> list[str]:
@@ -243,23 +243,6 @@ def _folds(run: RunFolder, table: pd.DataFrame, labels: np.ndarray, groups, cfg:
     if not (folds["id"].to_numpy() == table["id"].to_numpy()).all():
         raise KitError(f"{run.folds_path} is not in the store's row order. Fix: start a new run folder for this store.")
     return folds
-
-
-def _parse_folds(folds, k: int) -> list[int]:
-    if folds is None or folds == "":
-        return list(range(k))
-    try:
-        wanted = sorted({int(f) for f in str(folds).split(",")})
-    except ValueError:
-        raise KitError(
-            f"expected --folds as comma-separated numbers like 0,3; got {folds!r}. Fix: e.g. --folds 0,3."
-        ) from None
-    bad = [f for f in wanted if not 0 <= f < k]
-    if bad:
-        raise KitError(
-            f"expected fold numbers 0..{k - 1} (folds.k={k}); got {bad}. Fix: pass folds between 0 and {k - 1}."
-        )
-    return wanted
 
 
 def _train_fold(job: _Job, fold: int, share: float | None) -> None:
@@ -403,7 +386,7 @@ def _fold_model(
         if epoch > phase_start:
             return model
     else:
-        model = build_model(job.cfg.model, job.image_shape, job.info.n_outputs, _ACTIVATION[job.info.task])
+        model = build_task_model(job.cfg.model, job.image_shape, job.info.task, job.info.classes)
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
     optimizer = keras.optimizers.AdamW(
@@ -411,9 +394,6 @@ def _fold_model(
     )
     model.compile(optimizer, loss_for(job.info.task, t.label_smoothing))
     return model
-
-
-_ACTIVATION = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "sigmoid"}
 
 
 def loss_for(task: str, label_smoothing: float = 0.0) -> keras.losses.Loss:

@@ -48,6 +48,7 @@ from kit.errors import KitError
 from kit.files import atomic_write
 from kit.metrics import get_metric
 from kit.tomlfile import dump_toml
+from kit.train.folds import parse_folds
 from kit.train.loop import format_table, train
 from kit.tune.space import Space, load_space, parse_space, plain_value
 
@@ -242,7 +243,7 @@ def tune(
     base = resolve_config(competition, config_file, list(overrides))  # a bad base fails before any trial
     name = name or (Path(space.source).stem if space.source.endswith(".toml") else "search")
     root = Path(search_dir) if search_dir else search_dir_for(competition, name)
-    fold_list = _fold_list(folds, base.folds.k)
+    fold_list = parse_folds(folds, base.folds.k)
     deadline = time.time() + 60 * max_minutes if max_minutes else None
     job = _Search(
         competition=base.competition,
@@ -354,21 +355,6 @@ def _cell(value, score: bool) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if score else f"{value:.4g}"
     return str(value)
-
-
-def _fold_list(folds, k: int) -> list[int]:
-    try:
-        wanted = sorted({int(f) for f in str(folds).split(",")})
-    except ValueError:
-        raise KitError(
-            f"expected --folds as comma-separated numbers like 0,1; got {folds!r}. Fix: e.g. --folds 0."
-        ) from None
-    bad = [f for f in wanted if not 0 <= f < k]
-    if bad:
-        raise KitError(
-            f"expected fold numbers 0..{k - 1} (folds.k={k}); got {bad}. Fix: pass folds between 0 and {k - 1}."
-        )
-    return wanted
 
 
 def _folds_text(folds: list[int]) -> str:
