@@ -189,6 +189,12 @@ class AugmentConfig:
         "training augmentation, albumentations transforms as [{name=..., ...}]; default from the adapter",
         _TRANSFORMS,
     )
+    on: str = _key(
+        "cpu",
+        "where training augmentation runs: cpu (albumentations in the loader) or model (Keras layers in the training "
+        "step, on the accelerator; D4, flips, RandomRotate90, Transpose, HueSaturationValue, RandomBrightnessContrast)",
+        _one_of("cpu", "model"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

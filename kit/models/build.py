@@ -23,11 +23,11 @@ __all__ = ["build_model", "build_task_model"]
 _HEADS = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "sigmoid"}
 
 
-def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sigmoid") -> keras.Model:
+def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sigmoid", augment=()) -> keras.Model:
     """The network ``model_cfg`` describes (backbone, weights, dropout, crop, resize, pool), uncompiled, with a head
     of ``outputs`` units (binary: 1 sigmoid; multiclass: one softmax unit per class; multilabel: sigmoids).
 
-    Empty ``weights`` and zero ``crop``/``resize`` mean none.
+    Empty ``weights`` and zero ``crop``/``resize`` mean none; ``augment``: training-only layers in front.
     """
     m = model_cfg
     return create_model(
@@ -40,10 +40,11 @@ def build_model(model_cfg, image_shape, outputs: int = 1, activation: str = "sig
         pool=m.pool,
         outputs=outputs,
         activation=activation,
+        augment=augment,
     )
 
 
-def build_task_model(model_cfg, image_shape, task: str, classes) -> keras.Model:
+def build_task_model(model_cfg, image_shape, task: str, classes, augment=()) -> keras.Model:
     """``build_model`` with the head ``task`` needs: 1 sigmoid (binary), a softmax over ``classes`` (multiclass) or
     one sigmoid per class (multilabel). Training builds each fold's network with it; prediction rebuilds the same.
 
@@ -53,4 +54,4 @@ def build_task_model(model_cfg, image_shape, task: str, classes) -> keras.Model:
         >>> model.output_shape  # doctest: +SKIP
         (None, 3)
     """
-    return build_model(model_cfg, image_shape, n_outputs(task, classes), _HEADS[task])
+    return build_model(model_cfg, image_shape, n_outputs(task, classes), _HEADS[task], augment)

@@ -103,6 +103,7 @@ def create_model(
     pool: str = "avg",
     outputs: int = 1,
     activation: str = "sigmoid",
+    augment=(),
 ) -> keras.Model:
     """Backbone ``name`` behind optional crop/resize, with global pooling, dropout and a float32 head.
 
@@ -118,6 +119,8 @@ def create_model(
             is, which global pooling loses; PCam labels concern the centre 32x32 of 96x96).
         outputs, activation: the head: 1 "sigmoid" unit (binary), one "softmax" unit per class (multiclass) or
             one "sigmoid" unit per label (multilabel).
+        augment: layers applied to the stored image first, active only in training (``kit.train.model_augment``);
+            they hold no weights, so the same model built without them loads the trained weights.
 
     Example:
         >>> model = create_model("tiny_cnn", input_shape=(96, 96, 3), crop=64)
@@ -139,6 +142,8 @@ def create_model(
     # float32 input, so uint8 numpy batches are cast on the way in (cheap, and keeps the loader's memory small)
     inputs = keras.Input(input_shape, dtype="float32", name="image")
     x = inputs
+    for layer in augment:
+        x = layer(x)
     if crop:
         x = layers.CenterCrop(int(crop), int(crop), name="centre_crop")(x)
     if resize:
