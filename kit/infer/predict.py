@@ -30,7 +30,7 @@ from kit.ingest.store import open_store, read_table, store_classes
 from kit.metrics import get_metric, n_outputs
 from kit.models.build import build_task_model
 from kit.run import PredictRecord, RunFolder, pred_columns, target_values
-from kit.train.augment import D4_VIEWS, dihedral
+from kit.train.augment import D4_VIEWS, dihedral_stack
 from kit.train.folds import fold_rows
 from kit.train.loader import StoreDataset
 
@@ -64,7 +64,7 @@ def tta_views(tta: str) -> tuple[int, ...]:
 
 def predict_tta(model: keras.Model, images: np.ndarray, views=(0,)) -> np.ndarray:
     """Mean probabilities (B, outputs) over ``views`` (dihedral group elements) of one batch, in one forward pass."""
-    stacked = np.concatenate([dihedral(images, v) for v in views]) if len(views) > 1 else images
+    stacked = dihedral_stack(images, views) if len(views) > 1 else images
     out = np.asarray(model.predict_on_batch(stacked), np.float64).reshape(len(views), len(images), -1)
     return out.mean(axis=0)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 
 import albumentations as A
+import cv2
 import numpy as np
 
 from kit.errors import KitError
@@ -26,6 +27,8 @@ __all__ = [
     "D4_VIEWS",
     "D4_ELEMENTS",
     "dihedral",
+    "dihedral_each",
+    "dihedral_stack",
     "inverse_dihedral",
 ]
 
@@ -46,6 +49,51 @@ def dihedral(batch: np.ndarray, k: int) -> np.ndarray:
         raise KitError(f"expected a dihedral element k in 0..7, got {k!r}. Fix: use one of D4_VIEWS.")
     flipped = batch[:, ::-1] if k >= 4 else batch
     return np.rot90(flipped, int(k) % 4, axes=(1, 2))
+
+
+_ROTATE = (None, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE)
+
+
+def dihedral_each(images: np.ndarray, k, out: np.ndarray | None = None) -> np.ndarray:
+    """Element ``k[i]`` of D4 on image i of a (B, H, W, C) batch, into ``out`` (a new array by default).
+
+    OpenCV's SIMD flip and rotate per image: 3.5x faster than copying numpy's strided views (8 views of 512 PCam
+    images: 0.041 s against 0.143 s, docs/benchmarks.md). Odd elements (quarter turns, transposes) need square
+    images; more than 4 channels fall back to numpy views.
+
+    Example:
+        >>> dihedral_each(np.arange(8).reshape(2, 2, 2, 1), [0, 1])[:, :, :, 0].tolist()
+        [[[0, 1], [2, 3]], [[5, 7], [4, 6]]]
+    """
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), (len(images),))
+    out = np.empty_like(images) if out is None else out
+    if images.shape[-1] > 4 or images.dtype not in (np.uint8, np.float32):  # beyond OpenCV: numpy views
+        for i, element in enumerate(k.tolist()):
+            out[i] = dihedral(images[i : i + 1], element)[0]
+        return out
+    src, dst = (images[..., 0], out[..., 0]) if images.shape[-1] == 1 else (images, out)  # OpenCV drops C=1
+    for i, element in enumerate(k.tolist()):
+        image = cv2.flip(src[i], 0) if element >= 4 else src[i]
+        if element % 4:
+            cv2.rotate(image, _ROTATE[element % 4], dst=dst[i])
+        else:
+            dst[i] = image
+    return out
+
+
+def dihedral_stack(images: np.ndarray, views) -> np.ndarray:
+    """The ``views`` (D4 elements) of a (B, H, W, C) batch, stacked view after view: (len(views) * B, H, W, C), the
+    one forward batch test-time augmentation feeds the model.
+
+    Example:
+        >>> dihedral_stack(np.zeros((4, 8, 8, 3), np.uint8), range(8)).shape
+        (32, 8, 8, 3)
+    """
+    views, n = list(views), len(images)
+    out = np.empty((len(views) * n, *images.shape[1:]), images.dtype)
+    for j, view in enumerate(views):
+        dihedral_each(images, view, out=out[j * n : (j + 1) * n])
+    return out
 
 
 def inverse_dihedral(batch: np.ndarray, k: int) -> np.ndarray:

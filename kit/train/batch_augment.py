@@ -2,7 +2,7 @@
 
 For the transforms PCam needs (D4, flips, RandomRotate90, Transpose, Affine, HueSaturationValue,
 RandomBrightnessContrast) it draws every image's parameters from the transform's own probability and ranges, as
-albumentations does, and applies them with batched kernels (numpy views for the dihedral group, albumentations'
+albumentations does, and applies them with batched kernels (OpenCV flips and turns for the D4 group, albumentations'
 matrix and one warpAffine per image, one OpenCV colour conversion of the whole batch seen as a mosaic, per-image
 lookup tables), giving exactly what ``transform.apply(image, **params)`` gives. Any other transform runs through
 albumentations image by image, so every declared pipeline works.
@@ -28,7 +28,7 @@ from albumentations.augmentations.geometric import functional as fgeometric
 from albumentations.augmentations.pixel.functional import get_safe_brightness_contrast_params
 
 from kit.errors import KitError
-from kit.train.augment import build_augmentation, dihedral
+from kit.train.augment import build_augmentation, dihedral_each
 
 try:  # albumentations' own table lookup (albucore.sz_lut without its per-call checks); 6x faster than cv2.LUT
     from stringzilla import translate as _translate
@@ -40,31 +40,15 @@ __all__ = ["BatchAugmenter"]
 
 # ---- batched kernels: sample(t, n, rng) -> per-image parameter arrays; apply(t, images, **params) -> images ----
 
-_ROTATE = (None, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE)
-
 
 def _apply_dihedral(t, images, k):
-    """Element ``k[i]`` of D4 on image i, with OpenCV's SIMD flip/rotate (8x faster than copying numpy views)."""
-    if len(np.unique(k)) == 1:
-        return dihedral(images, int(k[0])).copy()
+    """Element ``k[i]`` of D4 on image i (``kit.train.augment.dihedral_each``: OpenCV's flip/rotate per image)."""
     if images.shape[1] != images.shape[2] and np.any(k % 2 == 1):
         raise KitError(
             f"expected square images for {type(t).__name__}, got {images.shape[1]}x{images.shape[2]}. "
             "Fix: crop or resize to a square first, or use HorizontalFlip/VerticalFlip."
         )
-    out = np.empty_like(images)
-    if images.shape[-1] > 4:  # beyond OpenCV's transpose: copy numpy views
-        for i, element in enumerate(k.tolist()):
-            out[i] = dihedral(images[i : i + 1], element)[0]
-        return out
-    src, dst = (images[..., 0], out[..., 0]) if images.shape[-1] == 1 else (images, out)  # OpenCV drops C=1
-    for i, element in enumerate(k.tolist()):
-        image = cv2.flip(src[i], 0) if element >= 4 else src[i]
-        if element % 4:
-            cv2.rotate(image, _ROTATE[element % 4], dst=dst[i])
-        else:
-            dst[i] = image
-    return out
+    return dihedral_each(images, k)
 
 
 def _apply_hsv(t, images, hue, sat, val):

@@ -323,3 +323,16 @@ def test_empty_declarations_build_nothing_and_lists_build_a_compose():
         "HueSaturationValue",
         "RandomBrightnessContrast",
     ]
+
+
+@pytest.mark.parametrize(("channels", "dtype"), [(1, np.uint8), (3, np.uint8), (3, np.float32), (5, np.uint8)])
+def test_the_opencv_views_are_numpys_dihedral(channels, dtype):
+    from kit.train.augment import dihedral_each, dihedral_stack
+
+    images = np.random.default_rng(channels).integers(0, 256, (8, 6, 6, channels)).astype(dtype)
+    each = dihedral_each(images, np.arange(8))
+    for k in range(8):
+        np.testing.assert_array_equal(each[k], dihedral(images[k : k + 1], k)[0])
+    stack = dihedral_stack(images, range(8))
+    np.testing.assert_array_equal(stack, np.concatenate([dihedral(images, k) for k in range(8)]))
+    assert stack.dtype == dtype and stack.flags["C_CONTIGUOUS"]
