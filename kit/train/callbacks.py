@@ -158,15 +158,20 @@ class CosineTimeSchedule(keras.callbacks.Callback):
     The optimizer evaluates the LR itself from a ``TimeCosineSchedule`` (``learning_rate()`` makes one to compile
     with): this callback only re-estimates, every ``refresh_steps`` steps and at each epoch's start (after the
     validation), how many steps the time share still allows (from the fold's average step time, validation and
-    checkpoints included), and bends the rest of the curve to end there; the curve never jumps. An optimizer with
+    checkpoints included), and bends the rest of the curve to end there; the curve never jumps. The share keeps
+    room for the fold's last validation, ``reserve_steps`` training steps' worth (a forward pass over the validation
+    images costs about a third of a training step per image). An optimizer with
     a plain LR (a resume point saved before the schedule existed) gets it set from Python every batch, with
     ``progress = max(step / total_steps, elapsed / seconds)``.
     """
 
-    def __init__(self, base_lr, total_steps, warmup_steps, state: FoldState, seconds=None, refresh_steps=100):
+    def __init__(
+        self, base_lr, total_steps, warmup_steps, state: FoldState, seconds=None, refresh_steps=100, reserve_steps=0.0
+    ):
         super().__init__()
         self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
         self.state, self.seconds, self.refresh_steps = state, seconds, max(1, refresh_steps)
+        self.reserve_steps = reserve_steps
         self.schedule, self.values, self.refreshes = None, None, 0
 
     def learning_rate(self):
@@ -192,16 +197,23 @@ class CosineTimeSchedule(keras.callbacks.Callback):
     def _iterations(self) -> int:
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
+    def _training_seconds(self) -> float | None:
+        """The share minus the last validation's expected time (never below a twentieth of the share)."""
+        if not self.seconds:
+            return None
+        per_step = self.state.elapsed_s / self.state.step if self.state.step > 0 else 0.0
+        return max(self.seconds - self.reserve_steps * per_step, self.seconds / 20)
+
     def _clock_progress(self) -> float:
         by_steps = self.state.step / self.total_steps
-        by_time = self.state.elapsed_s / self.seconds if self.seconds else 0.0
+        by_time = self.state.elapsed_s / self._training_seconds() if self.seconds else 0.0
         return min(1.0, max(by_steps, by_time))
 
     def _steps_left(self) -> float:
         left = self.total_steps - self.state.step
         if self.seconds and self.state.step > 0 and self.state.elapsed_s > 0:
             per_step = self.state.elapsed_s / self.state.step
-            left = min(left, (self.seconds - self.state.elapsed_s) / per_step)
+            left = min(left, (self._training_seconds() - self.state.elapsed_s) / per_step)
         return max(left, 0.0)
 
     def _sync(self, values: dict) -> None:
@@ -225,7 +237,7 @@ class CosineTimeSchedule(keras.callbacks.Callback):
 
     def progress(self) -> float:
         by_steps = self.state.step / self.total_steps
-        by_time = (time.monotonic() - self.started) / self.seconds if self.seconds else 0.0
+        by_time = (time.monotonic() - self.started) / self._training_seconds() if self.seconds else 0.0
         by_schedule = self.schedule.progress(self.state.step, self.values) if self.schedule is not None else 0.0
         return max(by_steps, by_time, by_schedule)
 
@@ -261,9 +273,19 @@ class PlateauSchedule(CosineTimeSchedule):
     """
 
     def __init__(
-        self, base_lr, total_steps, warmup_steps, state, seconds=None, *, metric: Metric, patience=2, factor=0.5
+        self,
+        base_lr,
+        total_steps,
+        warmup_steps,
+        state,
+        seconds=None,
+        reserve_steps=0.0,
+        *,
+        metric: Metric,
+        patience=2,
+        factor=0.5,
     ):
-        super().__init__(base_lr, total_steps, warmup_steps, state, seconds)
+        super().__init__(base_lr, total_steps, warmup_steps, state, seconds, reserve_steps=reserve_steps)
         self.patience, self.factor, self.metric = patience, factor, metric
 
     def learning_rate(self):

@@ -107,6 +107,15 @@ class StoreDataset(keras.utils.PyDataset):
         self._memory = None
         self._labels = None
 
+    def close(self) -> None:
+        """Drop the images held in RAM and the open file. Keras' TensorFlow input pipeline keeps a reference to a
+        dataset after ``fit`` returns, so a finished fold must let its images go itself; reading again reopens."""
+        with self._lock:
+            if self._h5 is not None:
+                self._h5.close()
+            self._h5, self._memory, self._labels = None, None, None
+            self._chunks.clear()
+
     def __getstate__(self):
         state = dict(self.__dict__)
         for key in ("_h5", "_lock", "_chunks", "_memory", "_labels"):
@@ -132,10 +141,31 @@ class StoreDataset(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._serve(self.batch_rows(index), [self.seed, self.epoch, index])
+
+    def replica_batch(self, index: int, replica: int, replicas: int):
+        """Replica ``replica``'s share of batch ``index`` when ``replicas`` replicas (of several workers) train on
+        each batch together: its rows split in ``replicas`` near-equal contiguous parts (``np.array_split``), so the
+        replicas' shares make up the batch, in order, and each worker reads and augments only its own.
+
+        Example:
+            >>> [len(ds.replica_batch(0, r, 2)[0]) for r in range(2)]  # doctest: +SKIP
+            [64, 64]
+        """
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
+        if not 0 <= replica < replicas <= len(self.batch_rows(index)):
+            raise KitError(
+                f"expected a replica in 0..{replicas - 1} and at most {len(self.batch_rows(index))} replicas (the "
+                f"batch's images), got replica {replica} of {replicas}. Fix: --set data.batch_size={replicas * 32}."
+            )
+        rows = np.array_split(self.batch_rows(index), replicas)[replica]
+        return self._serve(rows, [self.seed, self.epoch, index, replica])
+
+    def _serve(self, rows: np.ndarray, key: list[int]):
         images = self._read(rows)
         if self.augment is not None:
-            images = self.augment(images, np.random.default_rng([self.seed, self.epoch, index]))
+            images = self.augment(images, np.random.default_rng(key))
         if not self.with_labels:
             return images
         labels = self._all_labels()[rows]

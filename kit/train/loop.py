@@ -34,7 +34,7 @@ from kit.ingest.store import open_store, read_labels, read_table, store_classes
 from kit.metrics import Metric, get_metric, n_outputs
 from kit.models import is_pretrainable, set_backbone_trainable
 from kit.models.build import build_task_model
-from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, open_run, pred_columns
+from kit.run import FoldDone, FoldFolder, RunFolder, RunMetrics, pred_columns
 from kit.train.augment import build_augmentation, save_augmentation
 from kit.train.batch_augment import BatchAugmenter
 from kit.train.callbacks import (
@@ -46,9 +46,17 @@ from kit.train.callbacks import (
     ValidationScore,
 )
 from kit.train.device import detect_device, distribution_scope, set_precision
+from kit.train.device.multi_worker import (
+    check_multi_worker,
+    check_workers_agree,
+    fit_inputs,
+    open_worker_run,
+    worker_callbacks,
+)
 from kit.train.environment import environment
 from kit.train.folds import check_folds, fold_rows, make_folds, parse_folds
 from kit.train.loader import StoreDataset, fits_in_memory
+from kit.train.model_augment import model_augmentation
 from kit.train.plots import plot_run
 
 __all__ = ["train", "TrainResult", "class_weights", "format_table", "loss_for"]
@@ -88,11 +96,14 @@ def train(
     labels_for = _LabelInfo(task, classes, get_metric(adapter.metric), [get_metric(m) for m in adapter.extra_metrics])
     k = cfg.folds.k
     wanted = parse_folds(folds, k)
+    device = detect_device()  # before any TensorFlow op: a multi-worker strategy must come first
+    check_multi_worker(device, max_minutes)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
-    run = RunFolder(open_run(cfg, run_dir))
+    if cfg.augment.on == "model":
+        model_augmentation(compose)  # so do transforms that have no model layer
+    run = open_worker_run(cfg, run_dir, device)
     folds_table = _folds(run, table, labels, groups, cfg)
 
-    device = detect_device()
     precision = set_precision(cfg.train.precision, device)
     if compose is not None:
         save_augmentation(compose, run.augment_path)
@@ -117,6 +128,7 @@ def train(
     )
 
     todo = [f for f in wanted if not run.fold(f).is_done()]
+    check_workers_agree(cfg, run, todo)
     for position, fold in enumerate(todo):
         if deadline is not None and time.monotonic() >= deadline:
             print(f"time budget spent: fold {fold} and later not started")
@@ -263,7 +275,7 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         shuffle=True,
         class_weight=class_weights(t.class_weight, job.labels[train_rows], job.info.task),
         n_classes=job.info.n_outputs if job.info.task == "multiclass" else None,
-        augment=BatchAugmenter(job.compose) if job.compose is not None else None,
+        augment=BatchAugmenter(job.compose) if job.compose is not None and cfg.augment.on == "cpu" else None,
         seed=cfg.seed * 1000 + fold,
         epoch=state.epoch,
         window_chunks=cfg.data.window_chunks,
@@ -286,12 +298,17 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         epoch = state.epoch
         if end <= epoch or state.stopped:
             continue
-        lr_callback = schedule(lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds)
+        # the last validation (a forward pass, ~1/3 of a training step per image) must fit in the share too
+        reserve = len(valid_rows) / (3 * cfg.data.batch_size)
+        lr_callback = schedule(
+            lr, t.epochs * steps, int(t.warmup_epochs * steps), state, seconds, reserve_steps=reserve
+        )
         with job.scope():
-            model = _fold_model(job, out, epoch, start, trainable, lr_callback.learning_rate)
+            model = _fold_model(job, out, epoch, start, trainable, lr_callback.learning_rate, cfg.seed * 1000 + fold)
         callbacks = [
             lr_callback,
             GlobalDeadline(job.deadline, state),
+            *worker_callbacks(),  # several workers: the same weights before validating and saving
             ValidationScore(
                 valid,
                 job.labels[valid_rows],
@@ -318,7 +335,10 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
                 f"fold {fold}: {len(train_rows)} train / {len(valid_rows)} valid images, {until}"
                 + ("" if trainable else ", backbone frozen")
             )
-        model.fit(data, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
+        inputs = fit_inputs(data, epoch, model)  # several workers: each reads its share of every batch
+        model.fit(**inputs, epochs=end, initial_epoch=epoch, callbacks=callbacks, verbose=0)
+    for dataset in (data, valid):  # Keras' TensorFlow input pipeline keeps them alive: free the images now
+        dataset.close()
     if state.best_score is None:
         raise KitError(
             f"fold {fold} ended without a validation score (no epoch finished). Fix: give it more "
@@ -377,16 +397,19 @@ def class_weights(setting, labels: np.ndarray, task: str = "binary") -> dict | N
 
 
 def _fold_model(
-    job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, learning_rate
+    job: _Job, out: FoldFolder, epoch: int, phase_start: int, trainable: bool, learning_rate, seed: int
 ) -> keras.Model:
     """The model to continue from: the resume point if there is one (its optimizer keeps its LR schedule), else a
-    fresh network compiled with ``learning_rate()`` (a float or a LearningRateSchedule)."""
+    fresh network compiled with ``learning_rate()`` (a float or a LearningRateSchedule), with the augmentation
+    layers in front when ``augment.on`` is "model"."""
     if out.resume_model.exists() and epoch > 0:
         model = keras.saving.load_model(out.resume_model)  # weights and optimizer state
         if epoch > phase_start:
             return model
     else:
-        model = build_task_model(job.cfg.model, job.image_shape, job.info.task, job.info.classes)
+        on_model = job.cfg.augment.on == "model"
+        augment = model_augmentation(job.compose, seed) if on_model else ()
+        model = build_task_model(job.cfg.model, job.image_shape, job.info.task, job.info.classes, augment)
     set_backbone_trainable(model, trainable)
     t = job.cfg.train
     optimizer = keras.optimizers.AdamW(

@@ -260,3 +260,15 @@ def test_the_cosine_ends_when_the_time_share_is_spent():
     callback.on_train_begin()
     assert schedule.values()["offset"] == 100
     assert float(schedule(10)) == pytest.approx(0.0, abs=1e-7)  # the optimizer's step 10 is the fold's step 110
+
+
+def test_the_share_keeps_room_for_the_last_validation():
+    from kit.train.callbacks import CosineTimeSchedule
+
+    # 1 s a step so far; the validation is worth 4 steps, so of the 110 s share 106 are for training: 6 more steps
+    state = FoldState(step=100, elapsed_s=100.0)
+    callback = CosineTimeSchedule(1e-2, total_steps=10_000, warmup_steps=0, state=state, seconds=110.0, reserve_steps=4)
+    assert callback.learning_rate().values()["end_step"] == pytest.approx(106)
+    # a reserve larger than the share leaves a twentieth of it for training, never a negative time
+    huge = CosineTimeSchedule(1e-2, 10_000, 0, FoldState(step=100, elapsed_s=100.0), seconds=110.0, reserve_steps=500)
+    assert huge._training_seconds() == pytest.approx(5.5)

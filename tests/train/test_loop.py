@@ -50,6 +50,7 @@ def test_two_fold_run_learns_and_leaves_a_complete_run_folder(train_store, tmp_p
     assert RunFolder(run).read_predict_record() is None and not (run / "oof_tta.csv").exists()  # no TTA yet
     env = json.loads((run / "env.json").read_text())
     assert env["precision"] == "float32" and env["device"]["kind"] == "cpu" and env["versions"]["keras"]
+    assert env["device"]["workers"] == 1
     history = pd.read_csv(run / "fold0" / "history.csv")
     assert len(history) == 10 and {"loss", "val_score", "lr"} <= set(history.columns)
     assert not (run / "fold0" / "last.keras").exists()  # the resume point goes once the fold is done
@@ -187,3 +188,22 @@ def test_class_weights_follow_the_setting():
     assert class_weights(3, labels) == {0: 1.0, 1: 3.0}
     with pytest.raises(KitError, match="expected train.class_weight.*Fix: e.g. --set train.class_weight=balanced"):
         class_weights(-1, labels)
+
+
+def test_a_fold_frees_its_in_memory_images_before_the_next_fold_loads(train_store, tmp_path, monkeypatch):
+    import weakref
+
+    from kit.train.loader import StoreDataset
+
+    loaded, live_at_load = weakref.WeakSet(), []
+    original = StoreDataset._load_all
+
+    def counting(self):
+        live_at_load.append(sum(1 for d in loaded if d._memory is not None))
+        loaded.add(self)
+        return original(self)
+
+    monkeypatch.setattr(StoreDataset, "_load_all", counting)
+    _train(train_store, tmp_path / "run", "data.in_memory=true", "train.epochs=2")
+    # fold 0 loads its train then validation images (0, then 1 alive); fold 1 must find fold 0's freed
+    assert live_at_load == [0, 1, 0, 1], live_at_load

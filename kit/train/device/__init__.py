@@ -1,8 +1,13 @@
 """The one place that knows about accelerators and backends: device detection, precision, distribution.
 
-Everything else in kit speaks Keras 3 only, so the engine runs with ``KERAS_BACKEND=tensorflow`` (default) or
-``jax``. Policy: GPU -> ``mixed_float16``, TPU -> ``mixed_bfloat16``, CPU -> ``float32`` (CPUs gain nothing from
-half precision); several GPUs -> ``tf.distribute.MirroredStrategy``, a TPU -> ``TPUStrategy``.
+Everything else in kit speaks Keras 3 only, so the engine runs with ``KERAS_BACKEND=tensorflow`` (default), ``jax``
+or ``torch``. Precision: GPU -> ``mixed_float16``, TPU -> ``mixed_bfloat16``, CPU -> ``float32`` (CPUs gain nothing
+from half precision). Distribution: TensorFlow: several GPUs -> ``MirroredStrategy``, a TPU -> ``TPUStrategy``, a
+``TF_CONFIG`` naming several workers -> ``MultiWorkerMirroredStrategy``; JAX: several devices -> Keras'
+``DataParallel``; torch: one device (Keras' torch backend trains on ``cuda:0``).
+
+Several machines (TensorFlow, ``TF_CONFIG``): ``kit.train.device.multi_worker``; ``detect_device`` creates its strategy
+before any TensorFlow op runs.
 
 Example:
     >>> from kit.train.device import precision_for
@@ -20,6 +25,7 @@ import keras
 
 from kit.config import PRECISIONS
 from kit.errors import KitError
+from kit.train.device.multi_worker import cluster_from_tf_config, multi_worker_strategy
 
 __all__ = [
     "Device",
@@ -34,35 +40,56 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Device:
-    """What training runs on: ``kind`` is cpu, gpu or tpu; ``count`` how many of them; ``names`` for env.json."""
+    """What training runs on: ``kind`` is cpu, gpu or tpu; ``count`` how many of them (on this machine); ``names``
+    for env.json; ``workers`` the machines training together (``TF_CONFIG``), ``worker`` this one's rank among them
+    and ``chief`` whether it writes the run folder."""
 
     kind: str
     count: int
     names: tuple[str, ...]
     backend: str
+    workers: int = 1
+    worker: int = 0
+    chief: bool = True
 
 
 def detect_device() -> Device:
+    """This machine's accelerators, and the cluster ``TF_CONFIG`` names; call it before any TensorFlow op runs."""
     backend = keras.backend.backend()
+    cluster = cluster_from_tf_config(os.environ.get("TF_CONFIG"))
+    if cluster is not None and backend != "tensorflow":
+        raise KitError(
+            f"expected KERAS_BACKEND tensorflow for training on the {cluster.workers} workers TF_CONFIG names, got "
+            f"{backend!r}. Fix: KERAS_BACKEND=tensorflow, or unset TF_CONFIG to train on one machine."
+        )
     if backend == "jax":
         import jax
 
         devices = jax.devices()
         kind = devices[0].platform  # cpu | gpu | tpu
         return Device(kind, len(devices), tuple(str(d) for d in devices), backend)
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():  # Keras' torch backend places everything on cuda:0
+            return Device("gpu", 1, (torch.cuda.get_device_name(0),), backend)
+        return Device("cpu", 1, ("CPU",), backend)
     if backend != "tensorflow":
-        raise KitError(f"expected KERAS_BACKEND tensorflow or jax, got {backend!r}. Fix: set KERAS_BACKEND.")
+        raise KitError(f"expected KERAS_BACKEND tensorflow, jax or torch, got {backend!r}. Fix: set KERAS_BACKEND.")
     import tensorflow as tf
 
-    if _tpu_resolver() is not None:
+    if cluster is None and _tpu_resolver() is not None:
         return Device("tpu", len(tf.config.list_logical_devices("TPU")) or 8, ("TPU",), backend)
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        for gpu in gpus:  # let several processes or kit steps share a GPU instead of grabbing all its memory
-            with contextlib.suppress(RuntimeError):
-                tf.config.experimental.set_memory_growth(gpu, True)
-        return Device("gpu", len(gpus), tuple(g.name for g in gpus), backend)
-    return Device("cpu", 1, ("CPU",), backend)
+    gpus = tf.config.list_physical_devices("GPU")  # physical devices: the runtime is not initialised yet
+    for gpu in gpus:  # let several processes or kit steps share a GPU instead of grabbing all its memory
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    names = tuple(g.name for g in gpus) or ("CPU",)
+    device = Device("gpu" if gpus else "cpu", len(gpus) or 1, names, backend)
+    if cluster is None:
+        return device
+    multi_worker_strategy()  # now: its collectives must be configured before TensorFlow's runtime starts
+    return dataclasses.replace(device, workers=cluster.workers, worker=cluster.rank, chief=cluster.chief)
 
 
 def precision_for(kind: str) -> str:
@@ -90,8 +117,12 @@ def distribution_scope(device: Device):
         if device.count > 1:
             keras.distribution.set_distribution(keras.distribution.DataParallel())
         return contextlib.nullcontext
+    if device.backend == "torch":
+        return contextlib.nullcontext
     import tensorflow as tf
 
+    if device.workers > 1:
+        return multi_worker_strategy().scope
     if device.kind == "tpu":
         resolver = _tpu_resolver()
         tf.config.experimental_connect_to_cluster(resolver)
