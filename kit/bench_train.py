@@ -2,7 +2,8 @@
 
 The step is timed on one fixed batch converted to a device tensor once (no input pipeline in the way), after a
 warm-up that compiles it; the loader is ``StoreDataset`` with the competition's augmentation over ``--store``, or
-over a synthetic store written to a temporary file when none is given. Whichever is slower bounds training.
+over a synthetic store written to a temporary file when none is given. Whichever is slower bounds training. With
+``--augment-on model`` the augmentation layers run inside the timed step and the loader serves plain batches.
 
 Example:
     $ kit bench train --backbone compact_cnn --batch 64 --seconds 5
@@ -35,8 +36,9 @@ def _synthetic_store(path: Path, shape, n: int, chunk: int) -> None:
         h5.create_dataset("train/labels", data=(np.arange(n) % 2).astype(np.float32))
 
 
-def _loader_rate(store, competition: str, batch: int, seconds: float) -> tuple[float, int]:
-    """Images/s of the augmented training loader over the store's train split, in os.cpu_count() threads."""
+def _loader_rate(store, competition: str, batch: int, seconds: float, augment_on: str) -> tuple[float, int]:
+    """Images/s of the training loader over the store's train split, in os.cpu_count() threads; it augments unless
+    the augmentation runs in the model."""
     import h5py
 
     from kit.bench import _images_per_s
@@ -49,22 +51,23 @@ def _loader_rate(store, competition: str, batch: int, seconds: float) -> tuple[f
         n = len(h5["train/labels"])
     if n < batch:
         raise KitError(f"expected at least --batch {batch} train images in {store}, got {n}. Fix: a smaller --batch.")
-    augment = BatchAugmenter(build_augmentation(resolve_config(competition).augment.train))
+    compose = build_augmentation(resolve_config(competition).augment.train)
+    augment = BatchAugmenter(compose) if augment_on == "cpu" and compose is not None else None
     dataset = StoreDataset(store, "train", np.arange(n), batch, shuffle=True, augment=augment)
     threads = os.cpu_count() or 1
     _images_per_s(dataset, threads, seconds=0)  # page cache and code paths
     return _images_per_s(dataset, threads, seconds), threads
 
 
-def _model_rate(backbone: str, shape, batch: int, seconds: float, scope) -> tuple[float, int, float]:
+def _model_rate(backbone: str, shape, batch: int, seconds: float, scope, augment=()) -> tuple[float, int, float]:
     """Images/s of ``model.train_on_batch`` on one fixed device batch, after a warm-up; also the steps timed and
-    the warm-up's seconds (tracing and compiling)."""
+    the warm-up's seconds (tracing and compiling). ``augment``: layers in front (augment.on = "model")."""
     import keras
 
     from kit.models import create_model
 
     with scope():
-        model = create_model(backbone, input_shape=shape)
+        model = create_model(backbone, input_shape=shape, augment=augment)
         model.compile(keras.optimizers.Adam(1e-4), keras.losses.BinaryCrossentropy())
     rng = np.random.default_rng(0)
     x = keras.ops.convert_to_tensor(rng.integers(0, 256, (batch, *shape)).astype(np.float32))
@@ -90,18 +93,26 @@ def bench_train(
     store=None,
     seconds: float = 5.0,
     competition: str = "pcam",
+    augment_on: str = "cpu",
 ) -> dict:
-    """Training-step images/s (synthetic device-resident batch) against the augmented loader's images/s."""
+    """Training-step images/s (synthetic device-resident batch) against the loader's images/s; the competition's
+    augmentation runs in the loader (``augment_on="cpu"``) or as layers in the timed step ("model")."""
     import keras
 
     from kit.adapters.registry import get_adapter
+    from kit.config import resolve_config
     from kit.models import list_backbones
     from kit.train.device import detect_device, distribution_scope, set_precision
+    from kit.train.model_augment import model_augmentation
 
     if backbone not in list_backbones():
         raise KitError(f"expected a backbone of {', '.join(list_backbones())}, got {backbone!r}. Fix: --backbone.")
     if batch_size < 1 or seconds <= 0:
         raise KitError(f"expected --batch >= 1 and --seconds > 0, got {batch_size} and {seconds}. Fix: e.g. 64, 5.")
+    if augment_on not in ("cpu", "model"):
+        raise KitError(f"expected --augment-on cpu or model, got {augment_on!r}. Fix: --augment-on model.")
+    spec = resolve_config(competition).augment.train
+    augment = model_augmentation(spec) if augment_on == "model" else ()
     device = detect_device()
     scope = distribution_scope(device)
     previous = keras.mixed_precision.global_policy().name
@@ -119,8 +130,8 @@ def bench_train(
                 with h5py.File(store, "r") as h5:
                     shape = tuple(h5["train/images"].shape[1:])
                 source = str(store)
-            loader, threads = _loader_rate(store, competition, batch_size, seconds)
-        model, steps, warm_s = _model_rate(backbone, shape, batch_size, seconds, scope)
+            loader, threads = _loader_rate(store, competition, batch_size, seconds, augment_on)
+        model, steps, warm_s = _model_rate(backbone, shape, batch_size, seconds, scope, augment)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return {
@@ -129,6 +140,7 @@ def bench_train(
         "batch": batch_size,
         "image_shape": list(shape),
         "precision": policy,
+        "augment_on": augment_on,
         "device": device.kind,
         "devices": device.count,
         "backend": device.backend,

@@ -4,8 +4,9 @@ Each step is a separate ``python -m kit`` process (a fresh model graph and the w
 module imports neither Keras nor TensorFlow and runs under whatever ``KERAS_BACKEND`` is set (``jax`` on a GPU
 machine without TensorFlow). Steps: ``kit bench train`` for compact_cnn, efficientnet_b0 and densenet169 at
 float32 and at mixed precision (``--precision auto``: mixed_float16 on a GPU; skipped on a CPU, which says so),
-``kit bench tta``, and a 2-fold synthetic pipeline (synth -> ingest -> train -> predict -> ensemble) with its
-submission written. ``--quick`` (tests): tiny_cnn only and a 20-second pipeline.
+the first of them again with ``--augment-on model``, ``kit bench tta``, and a 2-fold synthetic pipeline (synth ->
+ingest -> train -> predict -> ensemble) with its submission written. ``--quick`` (tests): tiny_cnn only and a
+20-second pipeline.
 
 Example:
     $ python -m kit.gpu_check --quick
@@ -62,6 +63,10 @@ def run_check(quick: bool, workdir: Path) -> dict:
                 precisions.append("auto")  # the device's mixed policy (mixed_float16 on a GPU)
                 train.append(_json_line(_kit("bench", "train", *args, "--precision", "auto", log=log)))
     summary["train"] = train
+    # the augmentation on the accelerator: the loader serves plain batches, the step applies the layers
+    args = ["--backbone", plan["backbones"][0], "--batch", "64", "--seconds", str(plan["seconds"])]
+    args += ["--store", str(store), "--augment-on", "model"]
+    summary["train_augment_on_model"] = _json_line(_kit("bench", "train", *args, log=log))
     if summary["device"] == "cpu":
         summary["note"] = "CPU: float32 only (kit trains in float32 on CPUs; mixed precision is for accelerators)"
     tta_backbone = plan["backbones"][0]

@@ -125,7 +125,13 @@ def _cmd_bench(args) -> None:
         from kit.bench_train import bench_train
 
         figures = bench_train(
-            args.backbone, args.batch, args.precision, args.store, args.seconds, competition=args.competition
+            args.backbone,
+            args.batch,
+            args.precision,
+            args.store,
+            args.seconds,
+            competition=args.competition,
+            augment_on=args.augment_on,
         )
     else:
         if not args.store:
@@ -133,7 +139,7 @@ def _cmd_bench(args) -> None:
         if args.what == "loader":
             figures = bench.bench_loader(args.store, args.competition, threads=args.workers)
         else:
-            figures = bench.bench_tta(args.store, backbone=args.backbone)
+            figures = bench.bench_tta(args.store, backbone=args.backbone, rounds=args.repeat)
     print(json.dumps(figures))
 
 
@@ -163,7 +169,8 @@ _EPILOG = {
     "bench": "examples:\n  kit synth pcam data/pcam24k --train 20000 --test 4000\n"
     "  kit bench ingest --raw data/pcam24k\n"
     "  kit bench loader --store data/pcam/pcam.h5\n  kit bench tta --store data/pcam/pcam.h5\n"
-    "  kit bench train --backbone efficientnet_b0 --batch 128 --precision mixed_float16 --seconds 10",
+    "  kit bench train --backbone efficientnet_b0 --batch 128 --precision mixed_float16 --seconds 10\n"
+    "  kit bench train --augment-on model      # augmentation inside the timed step, a plain loader",
 }
 
 
@@ -269,8 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=64, help="training batch size (train)")
     p.add_argument("--precision", default="auto", help="auto or a Keras dtype policy, e.g. mixed_float16 (train)")
     p.add_argument("--seconds", type=float, default=5.0, help="timed seconds of each contender (train)")
+    p.add_argument(
+        "--augment-on",
+        choices=("cpu", "model"),
+        default="cpu",
+        help="train: the competition's augmentation in the loader (cpu) or as layers in the timed step (model)",
+    )
     p.add_argument("--workers", type=int, default=None, help="decode processes / loader threads")
-    p.add_argument("--repeat", type=int, default=3, help="kit runs; the best is reported")
+    p.add_argument("--repeat", type=int, default=3, help="ingest: kit runs, the best reported; tta: alternating rounds")
     p.add_argument("--size", type=int, help="stored image side (ingest, resizing adapters)")
     p.set_defaults(run=_cmd_bench)
 
