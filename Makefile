@@ -29,7 +29,7 @@ SYNTH_TEST  ?= 500
 $(BIN)/kit: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,test-backends]"
 	touch $(BIN)/kit
 
 install: $(BIN)/kit

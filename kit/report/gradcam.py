@@ -125,7 +125,8 @@ def grad_cam(model: keras.Model, images, class_index=None, batch_size: int = 32)
                 f"expected class_index in 0..{scores.shape[1] - 1} (the model has {scores.shape[1]} outputs), "
                 f"got {sorted(set(chosen.tolist()))}. Fix: pass a valid class index or None (the predicted class)."
             )
-        one_hot = np.eye(scores.shape[1], dtype=np.float32)[chosen]
+        # a backend tensor: torch will not multiply a tensor that tracks gradients by a numpy array
+        one_hot = keras.ops.convert_to_tensor(np.eye(scores.shape[1], dtype=np.float32)[chosen])
 
         def score(f, one_hot=one_hot):
             return keras.ops.sum(keras.ops.cast(_scores(split, f), "float32") * one_hot)
