@@ -158,7 +158,9 @@ class TrainConfig:
     lr: float = _key(2e-3, "peak learning rate (AdamW)", _number(0.0, low_open=True))
     weight_decay: float = _key(1e-4, "AdamW weight decay", _number(0.0))
     ema: float = _key(0.0, "moving average of the weights, validated and kept; 0 = off, e.g. 0.99", _number(0.0, 1.0))
-    warmup_epochs: float = _key(1.0, "linear warm-up of the learning rate, in epochs", _number(0.0))
+    warmup_epochs: float = _key(
+        1.0, "linear warm-up of the learning rate, in epochs (at most a tenth of the schedule)", _number(0.0)
+    )
     schedule: str = _key(
         "cosine", "cosine (with warm-up, stretched to the fold's time share) or plateau", _one_of(*SCHEDULES)
     )

@@ -90,9 +90,16 @@ class ValidationScore(keras.callbacks.Callback):
             self.state.stopped = f"early stopping (no better val {self.metric.name} for {self.patience} epochs)"
 
 
+# The warm-up ends after ``warmup_steps`` or a tenth of the schedule, whichever comes first: a fold whose time share
+# allows fewer steps than its warm-up would otherwise never reach its learning rate (on the full 220k PCam images one
+# epoch, the default warm-up, is 2,292 steps; a 10-minute CPU run's first fold made 575 steps, all warming up).
+WARMUP_SHARE = 0.1
+
+
 def schedule_factor(progress: float, step: int, warmup_steps: int) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine from 1 to 0 as ``progress`` goes 0 -> 1."""
-    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    """Linear warm-up over ``warmup_steps`` (at most ``WARMUP_SHARE`` of the progress), then cosine from 1 to 0
+    as ``progress`` goes 0 -> 1."""
+    warm = min(1.0, max((step + 1) / warmup_steps, progress / WARMUP_SHARE)) if warmup_steps > 0 else 1.0
     return warm * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
@@ -125,10 +132,12 @@ class TimeCosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, iterations):
         ops, v = keras.ops, self._vars
         step = ops.cast(iterations, "float32") + v["offset"]
-        warm = ops.minimum(1.0, (step + 1.0) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
         span = ops.maximum(v["end_step"] - v["start_step"], 1.0)
         done = ops.clip((step - v["start_step"]) / span, 0.0, 1.0)
         progress = ops.clip(v["start_progress"] + (1.0 - v["start_progress"]) * done, 0.0, 1.0)
+        warm = 1.0
+        if self.warmup_steps > 0:
+            warm = ops.minimum(1.0, ops.maximum((step + 1.0) / self.warmup_steps, progress / WARMUP_SHARE))
         return self.base_lr * warm * 0.5 * (1.0 + ops.cos(math.pi * progress))
 
     def values(self) -> dict:
@@ -172,6 +181,7 @@ class CosineTimeSchedule(keras.callbacks.Callback):
         self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
         self.state, self.seconds, self.refresh_steps = state, seconds, max(1, refresh_steps)
         self.reserve_steps = reserve_steps
+        self.startup = None  # (elapsed_s, step) after this call's first step
         self.schedule, self.values, self.refreshes = None, None, 0
 
     def learning_rate(self):
@@ -188,6 +198,7 @@ class CosineTimeSchedule(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic() - self.state.elapsed_s
+        self.startup = None
         schedule = getattr(inner_optimizer(self.model.optimizer), "_learning_rate", None)
         self.schedule = schedule if isinstance(schedule, TimeCosineSchedule) else None
         if self.schedule is not None:
@@ -201,8 +212,15 @@ class CosineTimeSchedule(keras.callbacks.Callback):
         """The share minus the last validation's expected time (never below a twentieth of the share)."""
         if not self.seconds:
             return None
-        per_step = self.state.elapsed_s / self.state.step if self.state.step > 0 else 0.0
-        return max(self.seconds - self.reserve_steps * per_step, self.seconds / 20)
+        return max(self.seconds - self.reserve_steps * self._per_step(), self.seconds / 20)
+
+    def _per_step(self) -> float:
+        """Seconds a step takes, validations and checkpoints included; after a call's first step, without it: that
+        step also traces and compiles the model and loads in-memory images (tens of seconds on a big store)."""
+        elapsed, step = self.state.elapsed_s, self.state.step
+        if self.startup is not None:  # none known until a second step: 0 keeps the first from stopping the fold
+            return (elapsed - self.startup[0]) / (step - self.startup[1]) if step > self.startup[1] else 0.0
+        return elapsed / step if step > 0 else 0.0
 
     def _clock_progress(self) -> float:
         by_steps = self.state.step / self.total_steps
@@ -212,8 +230,7 @@ class CosineTimeSchedule(keras.callbacks.Callback):
     def _steps_left(self) -> float:
         left = self.total_steps - self.state.step
         if self.seconds and self.state.step > 0 and self.state.elapsed_s > 0:
-            per_step = self.state.elapsed_s / self.state.step
-            left = min(left, (self._training_seconds() - self.state.elapsed_s) / per_step)
+            left = min(left, (self._training_seconds() - self.state.elapsed_s) / max(self._per_step(), 1e-9))
         return max(left, 0.0)
 
     def _sync(self, values: dict) -> None:
@@ -253,6 +270,8 @@ class CosineTimeSchedule(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.state.step += 1
         self.state.elapsed_s = time.monotonic() - self.started
+        if self.startup is None:
+            self.startup = (self.state.elapsed_s, self.state.step)
         if self.state.step % self.refresh_steps == 0:
             self.refresh()
         if self.progress() >= 1.0:

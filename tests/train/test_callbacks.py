@@ -107,6 +107,17 @@ def test_schedule_warms_up_linearly_then_follows_a_cosine(progress, step, expect
     assert schedule_factor(progress, step, warmup_steps=10) == pytest.approx(expected, abs=1e-9)
 
 
+def test_a_schedule_shorter_than_its_warm_up_warms_up_over_its_first_tenth():
+    # a 1,000-step warm-up in a 200-step schedule: warm after 20 steps (a tenth), not never
+    assert schedule_factor(0.05, 10, warmup_steps=1000) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * 0.05)))
+    assert schedule_factor(0.1, 20, warmup_steps=1000) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
+    from kit.train.callbacks import TimeCosineSchedule
+
+    schedule = TimeCosineSchedule(1.0, warmup_steps=1000, end_step=200)
+    for step in (0, 10, 20, 100, 199):
+        assert float(schedule(step)) == pytest.approx(schedule_factor(step / 200, step, 1000), abs=1e-6)
+
+
 def test_ema_weights_are_scored_and_saved_then_the_training_weights_come_back(tmp_path):
     import keras
 
@@ -272,3 +283,25 @@ def test_the_share_keeps_room_for_the_last_validation():
     # a reserve larger than the share leaves a twentieth of it for training, never a negative time
     huge = CosineTimeSchedule(1e-2, 10_000, 0, FoldState(step=100, elapsed_s=100.0), seconds=110.0, reserve_steps=500)
     assert huge._training_seconds() == pytest.approx(5.5)
+
+
+def test_the_step_time_leaves_out_the_first_step_that_loads_and_compiles(monkeypatch):
+    import kit.train.callbacks as callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    state = FoldState()
+    schedule = callbacks.CosineTimeSchedule(1e-2, 10_000, 0, state, seconds=200.0, reserve_steps=50)
+    schedule.schedule = None  # the Python path: no optimizer needed
+    model = type("M", (), {"stop_training": False})()
+    schedule.set_model(model)
+    schedule.started = 0.0
+    clock[0] = 50.0  # the first step: in-memory images loaded, the step traced and compiled
+    schedule.on_train_batch_end(0)
+    for _ in range(10):  # then 1 s a step
+        clock[0] += 1.0
+        schedule.on_train_batch_end(0)
+    assert schedule._per_step() == pytest.approx(1.0)
+    # the last validation (50 steps' worth) is reserved at 1 s a step, not at the 5.5 s average with the start
+    assert schedule._training_seconds() == pytest.approx(150.0)
+    assert not model.stop_training
