@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -55,3 +56,23 @@ def test_the_two_fold_pipeline_runs_under_another_backend(backend, tmp_path):
     csv = next((tmp_path / "submissions" / "pcam").glob("*.csv"))
     submission = pd.read_csv(csv)
     assert "submission:" in out and len(submission) == 40 and submission["label"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_over_two_devices_pads_the_last_validation_batch(tmp_path):
+    """Two (virtual CPU) devices: Keras' DataParallel splits every batch in two, so an odd batch size is refused
+    before a run folder exists and an odd validation set's last batch is padded, its extra prediction dropped."""
+    _require("jax")
+    raw, store, run = tmp_path / "raw", tmp_path / "pcam.h5", tmp_path / "run"
+    _kit("jax", "synth", "pcam", str(raw), "--train", "103", "--test", "10", "--seed", "4", cwd=tmp_path)
+    _kit("jax", "ingest", "pcam", "--raw", str(raw), "--store", str(store), "--workers", "1", cwd=tmp_path)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    train = [*KIT, "train", "pcam", "--store", str(store), "--run-dir", str(run), *TINY]
+    odd = subprocess.run([*train, "--set=data.batch_size=15"], env=env, capture_output=True, text=True, timeout=300)
+    assert odd.returncode == 2 and "divisible by the 2 devices" in odd.stderr and not run.exists(), odd.stderr[-2000:]
+    done = subprocess.run([*train, "--set=data.batch_size=16"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "env.json").read_text())["device"]["count"] == 2
+    folds = pd.read_csv(run / "folds.csv")
+    for fold in (0, 1):
+        assert len(np.load(run / f"fold{fold}" / "valid_pred.npy")) == int((folds["fold"] == fold).sum())

@@ -69,7 +69,7 @@ class ValidationScore(keras.callbacks.Callback):
                 ema.on_test_end()
 
     def _score(self, epoch, logs):
-        pred = as_matrix(self.model.predict(self.valid, verbose=0))
+        pred = as_matrix(self.model.predict(self.valid, verbose=0))[: len(self.target)]  # less a padded tail
         if not np.isfinite(pred).all():
             # a diverged model must not become "best"; stop the fold and keep the previous best
             self.model.stop_training = True

@@ -43,6 +43,8 @@ class StoreDataset(keras.utils.PyDataset):
         labels: yield labels too.
         class_weight: ``{class index: weight}``; when given, batches are (images, labels, per-image weights).
         n_classes: serve class indices as one-hot rows of this width (multiclass: the softmax's targets).
+        pad_to: a batch shorter than a multiple of this (the last) repeats its last row up to one; the caller drops
+            the extra predictions (JAX's DataParallel needs batches that divide over its devices).
         shuffle: chunk-window shuffle (or full shuffle in memory), new order every epoch.
         augment: ``f(images, rng) -> images`` applied to each batch (e.g. a ``kit.train.batch_augment.BatchAugmenter``).
         seed, epoch: the epoch order and augmentation come from these; ``epoch`` resumes an interrupted fold.
@@ -67,6 +69,7 @@ class StoreDataset(keras.utils.PyDataset):
         window_chunks=8,
         class_weight=None,
         n_classes=None,
+        pad_to=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -78,7 +81,7 @@ class StoreDataset(keras.utils.PyDataset):
             raise KitError(f"expected data.batch_size >= 1, got {batch_size}. Fix: --set data.batch_size=64.")
         self.batch_size, self.with_labels, self.shuffle = int(batch_size), labels, shuffle
         self.augment, self.seed, self.epoch = augment, int(seed), int(epoch)
-        self.n_classes = n_classes
+        self.n_classes, self.pad_to = n_classes, max(1, int(pad_to))
         self._one_hot = np.eye(n_classes, dtype=np.float32) if n_classes else None  # row k: class k's target
         self._weight_of = (
             None
@@ -141,7 +144,10 @@ class StoreDataset(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
-        return self._serve(self.batch_rows(index), [self.seed, self.epoch, index])
+        rows = self.batch_rows(index)
+        if len(rows) % self.pad_to:  # a short last batch, repeated to a size every device can take its part of
+            rows = np.concatenate([rows, np.repeat(rows[-1:], self.pad_to - len(rows) % self.pad_to)])
+        return self._serve(rows, [self.seed, self.epoch, index])
 
     def replica_batch(self, index: int, replica: int, replicas: int):
         """Replica ``replica``'s share of batch ``index`` when ``replicas`` replicas (of several workers) train on

@@ -45,7 +45,7 @@ from kit.train.callbacks import (
     ResumeCheckpoint,
     ValidationScore,
 )
-from kit.train.device import detect_device, distribution_scope, set_precision
+from kit.train.device import batch_multiple, detect_device, distribution_scope, set_precision
 from kit.train.device.multi_worker import (
     check_multi_worker,
     check_workers_agree,
@@ -98,6 +98,7 @@ def train(
     wanted = parse_folds(folds, k)
     device = detect_device()  # before any TensorFlow op: a multi-worker strategy must come first
     check_multi_worker(device, max_minutes)
+    multiple = batch_multiple(device, cfg.data.batch_size)
     compose = build_augmentation(cfg.augment.train)  # bad transform names fail before the run folder exists
     if cfg.augment.on == "model":
         model_augmentation(compose)  # so do transforms that have no model layer
@@ -122,6 +123,7 @@ def train(
         compose,
         in_memory,
         distribution_scope(device),
+        multiple,
         workers,
         verbose,
         deadline,
@@ -240,6 +242,7 @@ class _Job:
     compose: object
     in_memory: bool
     scope: object
+    batch_multiple: int  # a validation batch is padded to a multiple of this (kit.train.device.batch_multiple)
     workers: int
     verbose: int
     deadline: float | None
@@ -281,7 +284,9 @@ def _train_fold(job: _Job, fold: int, share: float | None) -> None:
         window_chunks=cfg.data.window_chunks,
         **common,
     )
-    valid = StoreDataset(job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, **common)
+    valid = StoreDataset(
+        job.store, "train", valid_rows, 2 * cfg.data.batch_size, labels=False, pad_to=job.batch_multiple, **common
+    )
     steps = len(data)
     seconds = None if share is None else share + state.elapsed_s
     metric = job.info.metric

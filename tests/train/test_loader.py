@@ -99,3 +99,14 @@ def test_keras_fit_with_workers(large_synth_store, use_multiprocessing):
     model.compile("sgd", "binary_crossentropy")
     history = model.fit(ds, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_pad_to_repeats_the_last_row_of_a_short_last_batch_only(large_synth_store):
+    rows = np.arange(7)
+    plain = StoreDataset(large_synth_store, "train", rows, 4, labels=False)
+    padded = StoreDataset(large_synth_store, "train", rows, 4, labels=False, pad_to=2)
+    np.testing.assert_array_equal(padded[0], plain[0])  # a full batch is left alone
+    last = padded[1]
+    assert len(last) == 4 and len(plain[1]) == 3
+    np.testing.assert_array_equal(last[:3], plain[1])
+    np.testing.assert_array_equal(last[3], plain[1][2])  # row 6 again

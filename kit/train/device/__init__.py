@@ -33,6 +33,7 @@ __all__ = [
     "precision_for",
     "set_precision",
     "distribution_scope",
+    "batch_multiple",
     "value_and_grad",
     "PRECISIONS",
 ]
@@ -131,6 +132,24 @@ def distribution_scope(device: Device):
     if device.kind == "gpu" and device.count > 1:
         return tf.distribute.MirroredStrategy().scope
     return contextlib.nullcontext
+
+
+def batch_multiple(device: Device, batch_size: int) -> int:
+    """How many equal parts each batch is split into: JAX's ``DataParallel`` puts one on every device, so a batch
+    must divide evenly (and a short last validation batch is padded); TensorFlow's strategies and torch need none.
+
+    Example:
+        >>> batch_multiple(Device("gpu", 2, ("gpu:0", "gpu:1"), "jax"), 64)
+        2
+    """
+    multiple = device.count if device.backend == "jax" and device.count > 1 else 1
+    if int(batch_size) % multiple:
+        fix = max(multiple, round(int(batch_size) / multiple) * multiple)
+        raise KitError(
+            f"expected data.batch_size divisible by the {multiple} devices JAX trains on in parallel, got "
+            f"{batch_size}. Fix: --set data.batch_size={fix}."
+        )
+    return multiple
 
 
 def value_and_grad(fn, x):
