@@ -36,23 +36,18 @@ def _synthetic_store(path: Path, shape, n: int, chunk: int) -> None:
         h5.create_dataset("train/labels", data=(np.arange(n) % 2).astype(np.float32))
 
 
-def _loader_rate(store, competition: str, batch: int, seconds: float, augment_on: str) -> tuple[float, int]:
-    """Images/s of the training loader over the store's train split, in os.cpu_count() threads; it augments unless
-    the augmentation runs in the model."""
+def _loader_rate(store, batch: int, seconds: float, augment) -> tuple[float, int]:
+    """Images/s of the training loader over the store's train split, in os.cpu_count() threads, applying
+    ``augment`` (a BatchAugmenter, or None when the augmentation runs in the model)."""
     import h5py
 
     from kit.bench import _images_per_s
-    from kit.config import resolve_config
-    from kit.train.augment import build_augmentation
-    from kit.train.batch_augment import BatchAugmenter
     from kit.train.loader import StoreDataset
 
     with h5py.File(store, "r") as h5:
         n = len(h5["train/labels"])
     if n < batch:
         raise KitError(f"expected at least --batch {batch} train images in {store}, got {n}. Fix: a smaller --batch.")
-    compose = build_augmentation(resolve_config(competition).augment.train)
-    augment = BatchAugmenter(compose) if augment_on == "cpu" and compose is not None else None
     dataset = StoreDataset(store, "train", np.arange(n), batch, shuffle=True, augment=augment)
     threads = os.cpu_count() or 1
     _images_per_s(dataset, threads, seconds=0)  # page cache and code paths
@@ -102,6 +97,8 @@ def bench_train(
     from kit.adapters.registry import get_adapter
     from kit.config import resolve_config
     from kit.models import list_backbones
+    from kit.train.augment import build_augmentation
+    from kit.train.batch_augment import BatchAugmenter
     from kit.train.device import detect_device, distribution_scope, set_precision
     from kit.train.model_augment import model_augmentation
 
@@ -111,8 +108,9 @@ def bench_train(
         raise KitError(f"expected --batch >= 1 and --seconds > 0, got {batch_size} and {seconds}. Fix: e.g. 64, 5.")
     if augment_on not in ("cpu", "model"):
         raise KitError(f"expected --augment-on cpu or model, got {augment_on!r}. Fix: --augment-on model.")
-    spec = resolve_config(competition).augment.train
-    augment = model_augmentation(spec) if augment_on == "model" else ()
+    compose = build_augmentation(resolve_config(competition).augment.train)
+    layers = model_augmentation(compose) if augment_on == "model" else ()
+    batch_augment = BatchAugmenter(compose) if augment_on == "cpu" and compose is not None else None
     device = detect_device()
     scope = distribution_scope(device)
     previous = keras.mixed_precision.global_policy().name
@@ -130,8 +128,8 @@ def bench_train(
                 with h5py.File(store, "r") as h5:
                     shape = tuple(h5["train/images"].shape[1:])
                 source = str(store)
-            loader, threads = _loader_rate(store, competition, batch_size, seconds, augment_on)
-        model, steps, warm_s = _model_rate(backbone, shape, batch_size, seconds, scope, augment)
+            loader, threads = _loader_rate(store, batch_size, seconds, batch_augment)
+        model, steps, warm_s = _model_rate(backbone, shape, batch_size, seconds, scope, layers)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return {

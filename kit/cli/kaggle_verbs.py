@@ -57,15 +57,7 @@ def _cmd_kernel(args) -> None:
         if args.inference:
             _build_inference(args)
             return
-        bundle = build_kernel(
-            args.competition,
-            out=args.dir,
-            user=args.user,
-            max_minutes=args.max_minutes,
-            overrides=args.set,
-            bundle=args.bundle,
-            gpu=not args.no_gpu,
-        )
+        bundle = build_kernel(args.competition, **_bundle_options(args))
         print(
             f"kernel bundle in {bundle.root}: dataset {bundle.dataset_id} ({bundle.dataset_dir}), kernel "
             f"{bundle.kernel_id} ({bundle.notebook_dir}). Push it with `kit kernel push --dir {bundle.root}`."
@@ -96,21 +88,24 @@ def _cmd_fold_kernels(args) -> None:
                 f"expected a competition before --folds, got none. Fix: e.g. `kit kernel {args.action} pcam "
                 "--folds 0,1 --folds 2,3 --folds 4`."
             )
-        manifest = fold_kernels.build_fold_kernels(
-            args.competition,
-            args.folds,
-            out=args.dir,
-            user=args.user,
-            max_minutes=args.max_minutes,
-            overrides=args.set,
-            bundle=args.bundle,
-            gpu=not args.no_gpu,
-        )
+        manifest = fold_kernels.build_fold_kernels(args.competition, args.folds, **_bundle_options(args))
         ids = ", ".join(k["id"] for k in manifest["kernels"])
         print(f"config {manifest['config_hash']}: {len(manifest['kernels'])} fold kernels in {args.dir}: {ids}")
     if args.action == "push":
         for r in fold_kernels.push_fold_kernels(args.dir, notes=args.message or "kit bundle", resume=args.resume):
             print(f"pushed {r['kernel']} (folds {r['folds']}, version {r['version']}): {r['kernel_url'] or ''}")
+
+
+def _bundle_options(args) -> dict:
+    """What a training kernel bundle (one, or one per fold group) is built with, from `kit kernel build`'s options."""
+    return dict(
+        out=args.dir,
+        user=args.user,
+        max_minutes=args.max_minutes,
+        overrides=args.set,
+        bundle=args.bundle,
+        gpu=not args.no_gpu,
+    )
 
 
 def _build_inference(args) -> None:

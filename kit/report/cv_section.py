@@ -15,6 +15,7 @@ import pandas as pd
 from kit.metrics import get_metric
 from kit.report.page import Page, pyplot
 from kit.report.run_view import RunView, positive_proba
+from kit.train.plots import learning_curves_figure
 
 __all__ = ["cv_section", "fold_table", "one_vs_rest", "tta_gain"]
 
@@ -63,24 +64,7 @@ def tta_gain(view: RunView) -> pd.DataFrame | None:
 
 
 def _learning_curves(page: Page, view: RunView) -> str:
-    plt = pyplot()
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k in range(view.k):
-        path = view.run.fold(k).history
-        if not path.exists():
-            continue
-        h = pd.read_csv(path)
-        ax_loss.plot(h["epoch"] + 1, h["loss"], label=f"fold{k} train")
-        if "val_score" in h:
-            v = h.dropna(subset=["val_score"])
-            ax_loss.plot(v["epoch"] + 1, v["val_loss"], "o--", ms=3, label=f"fold{k} valid")
-            ax_val.plot(v["epoch"] + 1, v["val_score"], "o-", ms=3, label=f"fold{k}")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_val.set(xlabel="epoch", ylabel=view.metrics.metric, title=f"validation {view.metrics.metric}")
-    for ax in (ax_loss, ax_val):
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
+    fig = learning_curves_figure(view.run, view.k, view.metrics.metric)
     return page.figure(fig, f"{view.name}_learning_curves", "learning curves per fold")
 
 

@@ -57,8 +57,8 @@ _ROTATE = (None, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_C
 def dihedral_each(images: np.ndarray, k, out: np.ndarray | None = None) -> np.ndarray:
     """Element ``k[i]`` of D4 on image i of a (B, H, W, C) batch, into ``out`` (a new array by default).
 
-    OpenCV's SIMD flip and rotate per image: 3.5x faster than copying numpy's strided views (8 views of 512 PCam
-    images: 0.041 s against 0.143 s, docs/benchmarks.md). Odd elements (quarter turns, transposes) need square
+    OpenCV's SIMD flip and rotate per image: about 5x faster than copying numpy's strided views (the 8 TTA views of
+    512 PCam images: 0.024 s against 0.118 s, docs/benchmarks.md). Odd elements (quarter turns, transposes) need square
     images; more than 4 channels fall back to numpy views.
 
     Example:

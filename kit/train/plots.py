@@ -13,21 +13,24 @@ from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
 from kit.run import RunFolder, pred_matrix, target_values
 
-__all__ = ["plot_run"]
+__all__ = ["plot_run", "learning_curves_figure"]
 
 
-def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")) -> None:
-    """learning_curves.png (loss and validation ``metric`` per epoch, folds 0..k-1) and, when oof.csv exists,
-    roc.png (one probability column) or confusion.png (multiclass: one column per class in ``classes``).
-
-    Validation points are joined across the epochs that skip validation (``train.val_every``).
-    """
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(11, 4))
+    return plt
+
+
+def learning_curves_figure(run: RunFolder, k: int, metric: str):
+    """The loss (train and validation) and the validation ``metric`` per epoch of folds 0..k-1, as a figure; the
+    validation points are joined across the epochs that skip validation (``train.val_every``). ``kit report``
+    shows the same figure."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
     for f in range(k):
         path = run.fold(f).history
         if not path.exists():
@@ -38,16 +41,28 @@ def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")
             # NaN rows are epochs without validation: drop them so the line joins the validated epochs
             v = h.dropna(subset=["val_score"])
             ax_loss.plot(v["epoch"] + 1, v["val_loss"], "o--", ms=3, label=f"fold{f} valid")
-            ax_auc.plot(v["epoch"] + 1, v["val_score"], "o-", ms=3, label=f"fold{f}")
+            ax_val.plot(v["epoch"] + 1, v["val_score"], "o-", ms=3, label=f"fold{f}")
     ax_loss.set(xlabel="epoch", ylabel="log loss", title="loss")
-    ax_auc.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
-    for ax in (ax_loss, ax_auc):
+    ax_val.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    for ax in (ax_loss, ax_val):
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
+    return fig
+
+
+def _save(fig, path) -> None:
     fig.tight_layout()
-    fig.savefig(run.learning_curves_path, dpi=90)
-    plt.close(fig)
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+
+
+def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")) -> None:
+    """learning_curves.png (``learning_curves_figure``) and, when oof.csv exists, roc.png (one probability column)
+    or confusion.png (multiclass: one column per class in ``classes``)."""
+    plt = _pyplot()
+    fig = learning_curves_figure(run, k, metric)
+    _save(fig, run.learning_curves_path)
     if not run.oof_path.exists():
         return
     oof = run.read_oof()
@@ -59,9 +74,7 @@ def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")
             xticks_rotation="vertical", colorbar=False,
         )  # fmt: skip
         ax.set_title(f"{run.name}: OOF (rows: true class)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(run.confusion_path, dpi=90)
-        plt.close(fig)
+        _save(fig, run.confusion_path)
     elif pred.shape[1] == 1:
         fpr, tpr, _ = roc_curve(target, pred[:, 0])
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -69,6 +82,4 @@ def plot_run(run: RunFolder, k: int, metric: str = "roc_auc", classes=("0", "1")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title=run.name)
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(run.roc_path, dpi=90)
-        plt.close(fig)
+        _save(fig, run.roc_path)
